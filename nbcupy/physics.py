@@ -1,0 +1,169 @@
+"""The physics of nanoBragg as plain, named array functions.
+
+Every function takes arrays (NumPy, CuPy or any Array-API namespace) and finds its namespace
+from them.  Units are stated in each docstring; angles are radians, lengths metres unless said.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nbcupy.backends import array_namespace
+
+#: Thomson cross-section r_e^2 (m^2), the value nanoBragg uses.
+R_E_SQR = 7.94079248018965e-30
+#: Avogadro's number as nanoBragg uses it (mol^-1).
+AVOGADRO = 6.02214179e23
+#: Forward-scattering structure factor of water (electrons) and its molecular weight (g/mol).
+WATER_F = 2.57
+WATER_MW = 18.0
+#: Scale that gives a sphere the same integral as the cube in ``-round_xtal`` spots.
+ROUND_XTAL_SCALE = 0.723601254558268
+#: Gaussian and top-hat spot-shape constants of nanoBragg.
+GAUSS_XTAL_WIDTH = 0.63
+TOPHAT_XTAL_RADIUS_SQR = 0.3969
+
+
+def nearest_index(h: Any) -> Any:
+    """Nearest whole Miller index, nanoBragg's ``ceil(h - 0.5)`` (halves round down)."""
+    xp = array_namespace(h)
+    return xp.ceil(h - 0.5)
+
+
+def sincg(x: Any, n: float) -> Any:
+    """Grating (lattice) transform sin(n x)/sin(x), equal to n at x = 0.  ``x`` in radians."""
+    xp = array_namespace(x)
+    zero = x == 0
+    safe = xp.where(zero, xp.ones_like(x), x)
+    return xp.where(zero, xp.full_like(x, float(n)), xp.sin(n * safe) / xp.sin(safe))
+
+
+def sincg_squared_fractional(frac: Any, n: float) -> Any:
+    """Squared lattice transform ``sincg(pi h, n)**2`` from the fractional index ``h - h0``.
+
+    For a whole number of cells ``n``, sin(n pi h)/sin(pi h) differs from
+    sin(n pi f)/sin(pi f), f = h - round(h), only by a sign, so the square is the same.  The
+    fractional form keeps full relative accuracy in float32 even for large ``h`` because the
+    argument of the sines stays within [-pi/2, pi/2].  Dimensionless.
+    """
+    xp = array_namespace(frac)
+    zero = frac == 0
+    safe = xp.where(zero, xp.ones_like(frac), frac)
+    ratio = xp.sin((math.pi * n) * safe) / xp.sin(math.pi * safe)
+    return xp.where(zero, xp.full_like(frac, float(n) * float(n)), ratio * ratio)
+
+
+def sinc3(x: Any) -> Any:
+    """Transform of a sphere, 3 (sin x / x - cos x) / x^2, equal to 1 at x = 0 (x in radians)."""
+    xp = array_namespace(x)
+    zero = x == 0
+    safe = xp.where(zero, xp.ones_like(x), x)
+    value = 3.0 * (xp.sin(safe) / safe - xp.cos(safe)) / (safe * safe)
+    return xp.where(zero, xp.ones_like(x), value)
+
+
+def polarization_factor(kahn: float, incident: Any, diffracted: Any, axis: Any) -> Any:
+    """Kahn polarization factor of a diffracted ray (dimensionless, in [0, 1] for K in [0, 1]).
+
+    ``incident`` and ``diffracted`` are unit vectors with the xyz components on the last axis
+    (they broadcast against each other); ``axis`` is the unit E-vector direction of the beam
+    (3,).  ``kahn`` is the fraction of polarization (0 = unpolarized).  Follows nanoBragg:
+    0.5 (1 + cos^2 2theta - K cos(2 psi) sin^2 2theta), psi the azimuth of the diffracted ray
+    about the beam, measured from the E-vector.
+    """
+    xp = array_namespace(incident, diffracted)
+    cos2t = xp.sum(incident * diffracted, axis=-1)
+    cos2t_sqr = cos2t * cos2t
+    sin2t_sqr = 1.0 - cos2t_sqr
+    if kahn == 0.0:
+        return 0.5 * (1.0 + cos2t_sqr)
+    b_in = cross(axis, incident)
+    b_in = b_in / xp.sqrt(xp.sum(b_in * b_in, axis=-1, keepdims=True))
+    e_in = cross(incident, b_in)
+    e_in = e_in / xp.sqrt(xp.sum(e_in * e_in, axis=-1, keepdims=True))
+    e_out = xp.sum(diffracted * e_in, axis=-1)
+    b_out = xp.sum(diffracted * b_in, axis=-1)
+    psi = -xp.atan2(b_out, e_out)
+    return 0.5 * (1.0 + cos2t_sqr - kahn * xp.cos(2.0 * psi) * sin2t_sqr)
+
+
+def cross(u: Any, v: Any) -> Any:
+    """Cross product over the last axis (length 3), broadcasting."""
+    xp = array_namespace(u, v)
+    u0, u1, u2 = u[..., 0], u[..., 1], u[..., 2]
+    v0, v1, v2 = v[..., 0], v[..., 1], v[..., 2]
+    return xp.stack([u1 * v2 - u2 * v1, u2 * v0 - u0 * v2, u0 * v1 - u1 * v0], axis=-1)
+
+
+def solid_angle(pixel_size: float, airpath: Any, close_distance: float, point_pixel: bool) -> Any:
+    """Solid angle of a pixel (sr) as nanoBragg computes it.
+
+    Flat pixel of side ``pixel_size`` (m) at distance ``airpath`` (m) from the sample, tilted
+    by the obliquity ``close_distance / airpath``: (p / R)^2 * d_close / R.  With
+    ``point_pixel`` only the inverse-square law 1 / R^2 (m^-2) is kept.
+    """
+    if point_pixel:
+        return 1.0 / (airpath * airpath)
+    return (pixel_size * pixel_size) / (airpath * airpath) * close_distance / airpath
+
+
+def capture_fraction(layer: Any, thickstep: float, mu: float, parallax: Any) -> Any:
+    """Fraction of photons absorbed in sensor layer ``layer`` (0-based), dimensionless.
+
+    Layers are ``thickstep`` (m) deep; ``mu`` is the attenuation coefficient (1/m); ``parallax``
+    the cosine of the ray with the detector normal.  exp(-i t mu / c) - exp(-(i+1) t mu / c).
+    """
+    xp = array_namespace(parallax)
+    return xp.exp(-layer * thickstep * mu / parallax) - xp.exp(
+        -(layer + 1) * thickstep * mu / parallax
+    )
+
+
+def lattice_factor_squared(shape: str, hkl: tuple[Any, Any, Any], hkl0: tuple[Any, Any, Any],
+                           n_cells: tuple[float, float, float], fudge: float,
+                           recip: Any = None) -> Any:
+    """Squared lattice transform F_latt^2 of a crystal of ``n_cells`` unit cells.
+
+    ``shape`` is one of ``square`` (parallelepiped, product of grating transforms), ``round``
+    (ellipsoid, sinc3), ``gauss`` (Gaussian spots) or ``tophat`` (flat spots).  ``hkl`` are
+    fractional Miller indices and ``hkl0`` their nearest whole indices.  ``recip`` is the
+    3x3 matrix with rows a*, b*, c* in inverse Angstrom (needed by ``gauss`` and ``tophat``,
+    which measure the distance to the nearest node in reciprocal space as nanoBragg does).
+    """
+    h, k, l = hkl
+    xp = array_namespace(h)
+    na, nb, nc = n_cells
+    dh, dk, dl = h - hkl0[0], k - hkl0[1], l - hkl0[2]
+    if shape == "square":
+        value = None
+        for frac, n in ((dh, na), (dk, nb), (dl, nc)):
+            if n > 1:
+                term = sincg_squared_fractional(frac, n)
+                value = term if value is None else value * term
+        return value if value is not None else xp.ones_like(h)
+    ncube = na * nb * nc
+    if shape == "round":
+        hrad_sqr = dh * dh * (na * na) + dk * dk * (nb * nb) + dl * dl * (nc * nc)
+        f = (ncube * ROUND_XTAL_SCALE) * sinc3(math.pi * xp.sqrt(hrad_sqr * fudge))
+        return f * f
+    dx = dh * recip[0][0] + dk * recip[1][0] + dl * recip[2][0]
+    dy = dh * recip[0][1] + dk * recip[1][1] + dl * recip[2][1]
+    dz = dh * recip[0][2] + dk * recip[1][2] + dl * recip[2][2]
+    rad_star_sqr = (dx * dx + dy * dy + dz * dz) * (na * na * nb * nb * nc * nc)
+    if shape == "gauss":
+        f = ncube * xp.exp(-(rad_star_sqr / GAUSS_XTAL_WIDTH * fudge))
+        return f * f
+    if shape == "tophat":
+        inside = (rad_star_sqr * fudge) < TOPHAT_XTAL_RADIUS_SQR
+        return xp.where(inside, xp.full_like(h, ncube * ncube), xp.zeros_like(h))
+    raise ValueError(f"unknown crystal shape {shape!r}")
+
+
+def water_background(water_size: float, fluence: float) -> float:
+    """nanoBragg's water background added to every pixel before the step sum (photons/sr).
+
+    ``water_size`` is the water thickness in metres, ``fluence`` in photons/m^2:
+    F_w^2 r_e^2 fluence size^3 1e6 N_A / MW.
+    """
+    return (WATER_F * WATER_F * R_E_SQR * fluence * water_size ** 3 * 1e6 * AVOGADRO / WATER_MW)
