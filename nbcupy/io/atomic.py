@@ -1,0 +1,85 @@
+"""Atomic file output.
+
+A file is first written under a temporary name in the destination folder and
+only renamed onto its final name (``os.replace``) once it is complete, so a
+reader never sees a half-written file and a failure leaves any previous file
+of that name untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from nbcupy.errors import InputError
+
+__all__ = ["atomic_write", "atomic_open"]
+
+
+def _default_mode() -> int:
+    """Permission bits a plain ``open(path, 'w')`` would give a new file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # not thread-safe, only a fallback
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary writing, atomically.
+
+    Yields a binary file object on a temporary file in the same folder. When
+    the ``with`` block ends normally the data are flushed and the temporary
+    file replaces ``path``; if the block raises, the temporary file is removed
+    and ``path`` is left as it was. Failing to create the temporary file or
+    to rename it (missing folder, no permission, ``path`` is a folder) raises
+    :class:`~nbcupy.errors.InputError`. The new file gets the permissions of the
+    file it replaces, or the usual ``0666 & ~umask`` for a new file.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = _default_mode()
+        os.chmod(tmp, mode)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`).
+
+    Any ``OSError`` (including one while writing, e.g. a full disk) becomes a
+    one-line :class:`~nbcupy.errors.InputError`.
+    """
+    try:
+        with atomic_open(path) as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise InputError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from exc
