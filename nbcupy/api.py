@@ -1,0 +1,190 @@
+"""The Python API: simulate an image from nanoBragg flags or :class:`Options`.
+
+>>> import nbcupy
+>>> result = nbcupy.simulate("-cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -default_F 100 "
+...                          "-detpixels 64 -pixel 0.1 -distance 100")
+>>> result.image.shape, result.stats.max_I  # doctest: +SKIP
+
+:func:`run` is what the command line does: simulate, print nanoBragg's summary and write
+the output files.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from nbcupy.engine import EngineSettings, RenderResult, render
+from nbcupy.flags import parse_flags
+from nbcupy.models import Simulation
+from nbcupy.options import Options
+from nbcupy.setup import SetupReport, build_simulation
+from nbcupy.stats import ImageStats, image_statistics
+
+
+@dataclass
+class SimulationResult:
+    """One simulated image.
+
+    image: the image on the chosen backend (engine precision), photons per pixel, shape
+    (spixels, fpixels).  image_f32: the float32 NumPy image nanoBragg would write.
+    stats: max_I, mean, rms, rmsd as nanoBragg prints them.  simulation: the models used.
+    """
+
+    image: Any
+    image_f32: np.ndarray
+    stats: ImageStats
+    simulation: Simulation
+    report: SetupReport
+    render: RenderResult
+    options: Options
+    notes: list[str] = field(default_factory=list)
+    rng: Any = None
+
+
+def _options_from(args: str | Sequence[str] | Options | None) -> tuple[Options, list[str]]:
+    if args is None:
+        return Options(), []
+    if isinstance(args, Options):
+        return args, []
+    argv = shlex.split(args) if isinstance(args, str) else list(args)
+    parsed = parse_flags(argv)
+    return parsed.options, parsed.notes
+
+
+def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
+             dtype: str = "float64", memory_mb: float | None = None, threads: int = 0,
+             corrected: bool | None = None, progress: Any = None) -> SimulationResult:
+    """Simulate one image.
+
+    ``args`` are nanoBragg flags (a string or a list) or an :class:`Options`.  ``backend`` is
+    ``numpy``, ``cupy``, ``auto`` or ``strict``; ``dtype`` ``float64`` or ``float32``;
+    ``memory_mb`` the engine's memory budget for temporaries (MiB); ``threads`` CPU worker
+    threads (0 = all cores); ``corrected`` switches nanoBragg's known defects off.
+    No file is written.
+    """
+    from nbcupy.engine import DEFAULT_MEMORY_MB
+    from nbcupy.rng import NanoBraggRandom
+
+    opts, notes = _options_from(args)
+    if corrected is not None:
+        opts.corrected = corrected
+    rng = NanoBraggRandom()
+    sim, report = build_simulation(opts, rng)
+    settings = EngineSettings(backend=backend, dtype=dtype,
+                              memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
+    result = render(sim, settings, progress=progress)
+    mask = sim.sampling.mask
+    roi_only = _roi_array(sim)
+    stats = image_statistics(result.image, roi_only, None if mask is None else ~mask,
+                             pixel_size_m=sim.detector.pixel_size,
+                             oversample=sim.sampling.oversample)
+    return SimulationResult(image=result.device_image, image_f32=result.image, stats=stats,
+                            simulation=sim, report=report, render=result, options=opts,
+                            notes=notes, rng=rng)
+
+
+def _roi_array(sim: Simulation) -> np.ndarray:
+    det = sim.detector
+    fmin, fmax, smin, smax = sim.sampling.roi
+    f = np.arange(det.fpixels)[None, :]
+    s = np.arange(det.spixels)[:, None]
+    return (f >= fmin) & (f <= fmax) & (s >= smin) & (s <= smax)
+
+
+def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO = sys.stdout,
+                  ) -> None:
+    """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image."""
+    from nbcupy import noise as nz
+    from nbcupy import outputs
+    from nbcupy.io.floatimage import write_float_image
+    from nbcupy.io.pgm import write_pgm
+    from nbcupy.io.smv import SMVHeaderFields, write_smv
+    from nbcupy.rng import SeedStream
+
+    opts = res.options
+    sim = res.simulation
+    det = sim.detector
+    img = res.image_f32
+    roi = _roi_array(sim)
+    stats = res.stats
+    print(f"writing {opts.floatfile} as {img.size} 4-byte floats", file=out)
+    write_float_image(opts.floatfile, img)
+    print(f"max_I = {stats.max_I:g}  at {stats.max_I_x:g} {stats.max_I_y:g}", file=out)
+    print(f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}", file=out)
+    scale = opts.intfile_scale if opts.intfile_scale > 0 else outputs.auto_int_scale(stats.max_I)
+    print(f"intfile_scale = {scale:g}", file=out)
+
+    def header(noise_image: bool) -> SMVHeaderFields:
+        return SMVHeaderFields.from_detector(
+            fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
+            distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
+            ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
+            dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
+            close_distance_m=det.close_distance, phi0_rad=sim.scan.phi0,
+            osc_rad=sim.scan.osc, twotheta_rad=det.twotheta, noise_image=noise_image)
+
+    ints = outputs.int_image(img, scale, opts.adc_offset, roi)
+    print(f"writing {opts.intfile} as 2-byte integers", file=out)
+    write_smv(opts.intfile, ints, header(False))
+    if opts.write_pgm:
+        pscale = opts.pgm_scale if opts.pgm_scale > 0 else outputs.auto_pgm_scale(stats.rmsd,
+                                                                                    scale)
+        print(f"pgm_scale = {pscale:g}", file=out)
+        print(f"writing {opts.pgmfile} as 1-byte integers", file=out)
+        write_pgm(opts.pgmfile, outputs.pgm_image(img, pscale, roi), pscale)
+    if opts.calculate_noise:
+        if noise == "fast":
+            from nbcupy.backends import to_numpy
+
+            xp = res.render.backend.xp
+            seed = abs(int(res.report.noise_seed))
+            counts = np.asarray(to_numpy(nz.poisson_counts_fast(res.image, xp, seed)),
+                                dtype=np.float64)
+            counts = np.where(roi, counts, 0.0)
+        else:
+            counts = nz.poisson_counts_exact(img, res.rng, SeedStream(res.report.noise_seed),
+                                             roi)
+        noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
+        print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
+        print(f"writing {opts.noisefile} as 2-byte integers", file=out)
+        write_smv(opts.noisefile, noisy, header(True))
+
+
+def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
+        memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
+        corrected: bool = False, out: TextIO = sys.stdout) -> SimulationResult:
+    """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files."""
+    from nbcupy.summary import print_summary
+
+    parsed = parse_flags(list(argv))
+    opts = parsed.options
+    if corrected:
+        opts.corrected = True
+    for note in parsed.notes:
+        print(note, file=sys.stderr)
+    progress = _progress_printer(out) if opts.progress else None
+    res = simulate(opts, backend=backend, dtype=dtype, memory_mb=memory_mb, threads=threads,
+                   progress=progress)
+    res.notes = parsed.notes
+    print_summary(res, backend=backend, dtype=dtype, out=out)
+    write_outputs(res, noise=noise, out=out)
+    return res
+
+
+def _progress_printer(out: TextIO) -> Any:
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct // 5 != last[0] // 5 or pct == 100:
+            last[0] = pct
+            print(f"{pct}% done", file=out, flush=True)
+
+    return report
+
