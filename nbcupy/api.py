@@ -162,10 +162,8 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
     """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files."""
     from nbcupy.summary import print_summary
 
-    parsed = parse_flags(list(argv))
+    parsed = parse_flags(list(argv), corrected=corrected)
     opts = parsed.options
-    if corrected:
-        opts.corrected = True
     for note in parsed.notes:
         print(note, file=sys.stderr)
     progress = _progress_printer(out) if opts.progress else None

@@ -273,9 +273,9 @@ FLAGS: list[Flag] = [
       _shape("tophat")),
     F(("-fudge",), G_CRYSTAL, "scale of the spot radius for round/gauss/tophat shapes",
       ("factor",), _set("fudge")),
-    F(("-density", "-sample_density"), G_CRYSTAL, "sample density (g/cm^3)", ("g/cm3",), _noop,
+    F(("-density", "-sample_density", "-sample_den"), G_CRYSTAL, "sample density (g/cm^3)", ("g/cm3",), _noop,
       status="noeffect", reason="nanoBragg reads it but overwrites it before use"),
-    F(("-MW", "-molecular_weight"), G_CRYSTAL, "molecular weight (g/mol)", ("g/mol",), _noop,
+    F(("-MW", "-molecular_weight", "-molecules", "-molec"), G_CRYSTAL, "molecular weight (g/mol)", ("g/mol",), _noop,
       status="noeffect", reason="nanoBragg reads it but overwrites it before use"),
     # structure factors
     F(("-hkl",), G_SF, "text file of h k l F (P1); writes the Fdump.bin cache", ("FILE",),
@@ -485,16 +485,18 @@ def _looks_like_value(token: str) -> bool:
         return False
 
 
-def parse_flags(argv: Sequence[str], options: Options | None = None) -> ParseResult:
+def parse_flags(argv: Sequence[str], options: Options | None = None,
+                corrected: bool = False) -> ParseResult:
     """Parse nanoBragg flags exactly (no substring matching) into :class:`Options`.
 
     SMV headers named by ``-img``/``-mask`` are read first and supply defaults, as in
     nanoBragg (when both are given, the ``-img`` header is applied last and wins); the flags
-    then override them.  Raises :class:`InputError` for an unknown or refused flag, a
+    then override them.  ``corrected`` selects the corrected reading of those headers.  Raises :class:`InputError` for an unknown or refused flag, a
     missing argument or a malformed value.
     """
     argv = list(argv)
     opts = options or Options()
+    opts.corrected = opts.corrected or corrected
     notes: list[str] = []
     plan: list[tuple[Flag, str, list[str]]] = []
     i = 0
@@ -582,3 +584,23 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--corrected':<42} correct nanoBragg's known defects (see README)",
               f"  {'--help':<42} this text"]
     return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The README's flag table: every nanoBragg flag, its arguments, units and status."""
+    rows = ["| flag (synonyms) | arguments | what it does | status |",
+            "|---|---|---|---|"]
+    status_text = {"ok": "works", "noeffect": "accepted, no effect", "refused": "refused"}
+    for flag in FLAGS:
+        names = ", ".join(f"`{n}`" for n in flag.names)
+        args = " ".join(flag.args)
+        what = flag.help.replace("|", "/")
+        status = status_text[flag.status]
+        if flag.reason:
+            status += f": {flag.reason}"
+        rows.append(f"| {names} | {args} | {what} | {status} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover - used to refresh the README table
+    print(markdown_table())

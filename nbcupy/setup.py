@@ -57,12 +57,19 @@ class SetupReport:
 def apply_smv_header(opts: Options, header: object, is_mask: bool) -> None:
     """Take detector defaults from an SMV header (``-img`` or ``-mask``), as nanoBragg does.
 
-    ``header`` needs ``width``, ``height`` and ``value(key) -> float | None``.  Flags given on
+    ``header`` is an :class:`nbcupy.io.smv.SMVImage`.  Flags given on
     the command line are applied afterwards and win.  The mask's BEAM_CENTER_Y is measured
     from the other edge (nanoBragg flips it).
     """
     opts.fpixels, opts.spixels = int(header.width), int(header.height)
-    v = header.value
+    if opts.corrected:
+        v = header.value
+    else:
+        # nanoBragg finds keys as substrings and takes the last match, so DISTANCE reads
+        # CLOSE_DISTANCE and ORGX reads XDS_ORGX in its own headers
+        def v(key: str) -> float | None:
+            value = header.value_of(key)
+            return None if math.isnan(value) else value
     if v("PIXEL_SIZE") is not None:
         opts.pixel_size = v("PIXEL_SIZE") / 1000.0
     opts.detsize_f = opts.pixel_size * opts.fpixels
