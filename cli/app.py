@@ -49,6 +49,9 @@ def nbcupy(
             noise=noise, corrected=corrected)
     except NbcupyError as exc:
         _fail(str(exc))
+    except BrokenPipeError:  # output piped into a program that stopped reading
+        sys.stderr.close()
+        raise typer.Exit(0) from None
     except (RuntimeError, FloatingPointError, MemoryError, OSError) as exc:
         _fail(f"{type(exc).__name__}: {exc}")
 

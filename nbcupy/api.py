@@ -57,18 +57,10 @@ def _options_from(args: str | Sequence[str] | Options | None) -> tuple[Options, 
     return parsed.options, parsed.notes
 
 
-def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
-             dtype: str = "float64", memory_mb: float | None = None, threads: int = 0,
-             corrected: bool | None = None, progress: Any = None) -> SimulationResult:
-    """Simulate one image.
-
-    ``args`` are nanoBragg flags (a string or a list) or an :class:`Options`.  ``backend`` is
-    ``numpy``, ``cupy``, ``auto`` or ``strict``; ``dtype`` ``float64`` or ``float32``;
-    ``memory_mb`` the engine's memory budget for temporaries (MiB); ``threads`` CPU worker
-    threads (0 = all cores); ``corrected`` switches nanoBragg's known defects off.
-    No file is written.
-    """
-    from nbcupy.engine import DEFAULT_MEMORY_MB
+def prepare(args: str | Sequence[str] | Options | None = None, *,
+            corrected: bool | None = None) -> tuple[Simulation, SetupReport, Options, Any,
+                                                     list[str]]:
+    """Parse ``args`` and build the models: (simulation, report, options, rng, notes)."""
     from nbcupy.rng import NanoBraggRandom
 
     opts, notes = _options_from(args)
@@ -76,12 +68,29 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
         opts.corrected = corrected
     rng = NanoBraggRandom()
     sim, report = build_simulation(opts, rng)
+    return sim, report, opts, rng, notes
+
+
+def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
+             dtype: str = "float64", memory_mb: float | None = None, threads: int = 0,
+             corrected: bool | None = None, progress: Any = None,
+             prepared: tuple | None = None) -> SimulationResult:
+    """Simulate one image.
+
+    ``args`` are nanoBragg flags (a string or a list) or an :class:`Options`.  ``backend`` is
+    ``numpy``, ``cupy``, ``auto`` or ``strict``; ``dtype`` ``float64`` or ``float32``;
+    ``memory_mb`` the engine's memory budget for temporaries (MiB); ``threads`` CPU worker
+    threads (0 = all cores); ``corrected`` switches nanoBragg's known defects off;
+    ``progress(done, total)`` is called as pixels complete.  No file is written.
+    """
+    from nbcupy.engine import DEFAULT_MEMORY_MB
+
+    sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
     settings = EngineSettings(backend=backend, dtype=dtype,
                               memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
     result = render(sim, settings, progress=progress)
     mask = sim.sampling.mask
-    roi_only = _roi_array(sim)
-    stats = image_statistics(result.image, roi_only, None if mask is None else ~mask,
+    stats = image_statistics(result.image, _roi_array(sim), None if mask is None else ~mask,
                              pixel_size_m=sim.detector.pixel_size,
                              oversample=sim.sampling.oversample)
     return SimulationResult(image=result.device_image, image_f32=result.image, stats=stats,
@@ -160,17 +169,22 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
         memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
         corrected: bool = False, out: TextIO = sys.stdout) -> SimulationResult:
     """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files."""
-    from nbcupy.summary import print_summary
+    from nbcupy.backends import get_backend
+    from nbcupy.summary import print_solid_angle, print_summary
 
     parsed = parse_flags(list(argv), corrected=corrected)
     opts = parsed.options
     for note in parsed.notes:
         print(note, file=sys.stderr)
+    prepared = prepare(opts)
+    chosen = get_backend(backend)
+    print_summary(prepared[0], prepared[1], opts, backend=backend, chosen=chosen.name,
+                  dtype=dtype, out=out)
     progress = _progress_printer(out) if opts.progress else None
-    res = simulate(opts, backend=backend, dtype=dtype, memory_mb=memory_mb, threads=threads,
-                   progress=progress)
+    res = simulate(opts, backend=chosen.name, dtype=dtype, memory_mb=memory_mb,
+                   threads=threads, progress=progress, prepared=prepared)
     res.notes = parsed.notes
-    print_summary(res, backend=backend, dtype=dtype, out=out)
+    print_solid_angle(res, out=out)
     write_outputs(res, noise=noise, out=out)
     return res
 

@@ -12,14 +12,16 @@ def _v(vec: Any) -> str:
     return " ".join(f"{float(x):g}" for x in vec)
 
 
-def print_summary(res: Any, *, backend: str, dtype: str, out: TextIO) -> None:
-    """Print what nanoBragg prints before its statistics, plus nbcupy's backend line."""
-    sim = res.simulation
-    rep = res.report
+def print_summary(sim: Any, rep: Any, opts: Any, *, backend: str, chosen: str, dtype: str,
+                  out: TextIO) -> None:
+    """Print what nanoBragg prints before rendering, plus nbcupy's backend line."""
     det, beam, cr, samp = sim.detector, sim.beam, sim.crystal, sim.sampling
     p = lambda *a: print(*a, file=out)  # noqa: E731
-    p("nbcupy: nanoBragg-compatible simulation on "
-      f"{res.render.backend.name} ({dtype})")
+    if backend == "auto":
+        why = "a GPU is usable" if chosen == "cupy" else "no usable GPU or CuPy"
+        p(f"nbcupy: --backend auto chose {chosen} ({why}), {dtype}")
+    else:
+        p(f"nbcupy: nanoBragg-compatible simulation on {chosen} ({dtype})")
     for line in rep.warnings:
         p(line)
     p(f"{det.convention} convention selected.")
@@ -83,13 +85,19 @@ def print_summary(res: Any, *, backend: str, dtype: str, out: TextIO) -> None:
     p(f"  {samp.oversample}x{samp.oversample} pixel oversample steps{flags}")
     p(f"  {sim.steps} steps")
     if samp.mask is not None:
-        p(f"  skipping zero-flagged pixels in {res.options.mask_file}")
-    if res.options.calculate_noise:
+        p(f"  skipping zero-flagged pixels in {opts.mask_file}")
+    if opts.calculate_noise:
         p("")
         p("  noise image paramters:")
         p(f"  seed: {rep.noise_seed}")
         p(f"  water droplet size: {samp.water_size:g} m")
+
+
+def print_solid_angle(res: Any, out: TextIO) -> None:
+    """nanoBragg's line on the solid angle the rendered pixels subtend."""
+    sim = res.simulation
     omega = res.render.omega_sum / sim.steps
+    p = lambda *a: print(*a, file=out)  # noqa: E731
     p("")
     p(f"solid angle subtended by detector = {omega:g} steradian ( "
       f"{100 * omega / 4 / math.pi:g}% sphere)")
