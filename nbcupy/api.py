@@ -58,16 +58,20 @@ def _options_from(args: str | Sequence[str] | Options | None) -> tuple[Options, 
 
 
 def prepare(args: str | Sequence[str] | Options | None = None, *,
-            corrected: bool | None = None) -> tuple[Simulation, SetupReport, Options, Any,
-                                                     list[str]]:
-    """Parse ``args`` and build the models: (simulation, report, options, rng, notes)."""
+            corrected: bool | None = None, write_cache: bool = False,
+            ) -> tuple[Simulation, SetupReport, Options, Any, list[str]]:
+    """Parse ``args`` and build the models: (simulation, report, options, rng, notes).
+
+    ``write_cache`` writes nanoBragg's ``Fdump.bin`` structure-factor cache after reading
+    ``-hkl`` (the command line does; the API does not by default).
+    """
     from nbcupy.rng import NanoBraggRandom
 
     opts, notes = _options_from(args)
     if corrected is not None:
         opts.corrected = corrected
     rng = NanoBraggRandom()
-    sim, report = build_simulation(opts, rng)
+    sim, report = build_simulation(opts, rng, write_cache=write_cache)
     return sim, report, opts, rng, notes
 
 
@@ -106,9 +110,10 @@ def _roi_array(sim: Simulation) -> np.ndarray:
     return (f >= fmin) & (f <= fmax) & (s >= smin) & (s <= smax)
 
 
-def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO = sys.stdout,
+def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,
                   ) -> None:
     """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image."""
+    out = out or sys.stdout
     from nbcupy import noise as nz
     from nbcupy import outputs
     from nbcupy.io.floatimage import write_float_image
@@ -167,8 +172,10 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO = sys
 
 def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
         memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
-        corrected: bool = False, out: TextIO = sys.stdout) -> SimulationResult:
-    """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files."""
+        corrected: bool = False, out: TextIO | None = None) -> SimulationResult:
+    """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files
+    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``)."""
+    out = out or sys.stdout
     from nbcupy.backends import get_backend
     from nbcupy.summary import print_solid_angle, print_summary
 
@@ -176,7 +183,7 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
     opts = parsed.options
     for note in parsed.notes:
         print(note, file=sys.stderr)
-    prepared = prepare(opts)
+    prepared = prepare(opts, write_cache=True)
     chosen = get_backend(backend)
     print_summary(prepared[0], prepared[1], opts, backend=backend, chosen=chosen.name,
                   dtype=dtype, out=out)

@@ -64,9 +64,9 @@ def _int(flag: str, text: str) -> int:
     return int(value)
 
 
-def _positive(flag: str, value: float) -> float:
+def _positive(flag: str, value: float, text: str | None = None) -> float:
     if value <= 0:
-        raise InputError(f"{flag}: must be positive, got {value:g}")
+        raise InputError(f"{flag}: must be positive, got {text if text is not None else value}")
     return value
 
 
@@ -78,7 +78,7 @@ def _set(attr: str, scale: float = 1.0, kind: str = "float", check: str = "") ->
         else:
             value = _num(name, v[0]) * scale
         if check == "positive":
-            _positive(name, value)
+            _positive(name, value, v[0])
         if check == "nonneg" and value < 0:
             raise InputError(f"{name}: must not be negative, got {v[0]}")
         setattr(o, attr, value)
@@ -183,7 +183,7 @@ def _detector_abs(o: Options, v: list[str], flag: str = "") -> None:
 
 
 def _energy(o: Options, v: list[str], flag: str = "") -> None:
-    ev = _positive(flag, _num(flag, v[0]))
+    ev = _positive(flag, _num(flag, v[0]), v[0])
     o.wavelength = (12398.42 / ev) * ANGSTROM
 
 

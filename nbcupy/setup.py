@@ -187,12 +187,13 @@ def _check_finite(name: str, value: float) -> None:
         raise InputError(f"{name}: {value} is not a finite number")
 
 
-def build_simulation(opts: Options, rng: object | None = None,
+def build_simulation(opts: Options, rng: object | None = None, write_cache: bool = False,
                      ) -> tuple[Simulation, SetupReport]:
     """Apply nanoBragg's rules to ``opts`` and build the models.
 
     ``rng`` is the shared :class:`nbcupy.rng.NanoBraggRandom` (created if None) so that the
     misset, mosaic and noise streams share one generator state as in nanoBragg.
+    ``write_cache`` writes the ``Fdump.bin`` cache after reading ``-hkl``, as nanoBragg does.
     """
     from nbcupy import rng as nbrng
 
@@ -358,7 +359,7 @@ def build_simulation(opts: Options, rng: object | None = None,
                          "supported (use a smaller value)")
 
     # ---- structure factors --------------------------------------------------------------
-    sf = _load_structure_factors(opts, report)
+    sf = _load_structure_factors(opts, report, write_cache)
     interpolate = opts.interpolate
     if interpolate is None:
         interpolate = na <= 2 or nb <= 2 or nc <= 2
@@ -469,7 +470,8 @@ def _build_crystal(opts: Options, wavelength: float, rng: object, misset_seed: i
                    cell_parameters=cv.parameters(), misset_deg=misset_deg)
 
 
-def _load_structure_factors(opts: Options, report: SetupReport) -> StructureFactors:
+def _load_structure_factors(opts: Options, report: SetupReport,
+                            write_cache: bool) -> StructureFactors:
     """Amplitudes from ``-hkl`` (writing the Fdump cache) or from a previous run's cache."""
     import os
 
@@ -481,11 +483,13 @@ def _load_structure_factors(opts: Options, report: SetupReport) -> StructureFact
     if opts.hkl_file is not None:
         table = read_hkl(opts.hkl_file)
         grid = build_hkl_grid(table, opts.default_F)
-        try:
-            fdump.write_fdump(opts.dump_file, grid)
-            report.fdump_written = opts.dump_file
-        except OSError as exc:
-            report.warnings.append(f"WARNING: unable to open dump file: {opts.dump_file} ({exc})")
+        if write_cache:
+            try:
+                fdump.write_fdump(opts.dump_file, grid)
+                report.fdump_written = opts.dump_file
+            except (OSError, InputError) as exc:
+                report.warnings.append(f"WARNING: unable to write dump file {opts.dump_file}: "
+                                       f"{exc}")
     elif os.path.exists(opts.dump_file):
         grid = fdump.read_fdump(opts.dump_file)
         report.fdump_used = opts.dump_file
