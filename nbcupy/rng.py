@@ -461,7 +461,7 @@ class NanoBraggRandom:
         cur = _Cursor(u, 0)
         slow = self._poidev_core
         p = 0  # index into u of the next unused draw
-        it = zip(xs, gs)
+        it = zip(xs, gs, strict=True)
         xm = 0.0
         while True:
             try:
@@ -515,13 +515,12 @@ class NanoBraggRandom:
         # give back the draws generated but not used
         consumed = base + p
         if consumed != generated:
-            for start, idum, iy, iv in reversed(snaps):
-                if start <= consumed:
+            for snap in reversed(snaps):
+                if snap[0] <= consumed:
                     break
             else:  # pragma: no cover - cannot happen, first snapshot starts at 0
                 raise RuntimeError("lost track of the random stream")
-            stream.idum = idum
-            self._iy = iy
+            start, stream.idum, self._iy, iv = snap
             self._iv[:] = iv
             self._raw_block(stream, consumed - start)
         return np.asarray(res, dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_noise_image_bytes_match_golden():
     assert img.dtype == np.uint16
     assert np.array_equal(img, ref)
     assert img.astype("<u2").tobytes() == raw[512:]
-    line = "%.0f photons on noise image (%d overloads)" % (total, overloads)
+    line = f"{total:.0f} photons on noise image ({overloads} overloads)"
     assert line in (GOLDEN / "cases" / name / "stdout.txt").read_text()
     assert line == "20003 photons on noise image (0 overloads)"
     assert np.all(counts == np.floor(counts)) and counts.min() >= 0
@@ -80,6 +81,37 @@ def test_wrong_seed_or_missing_table_state_changes_image():
     assert not np.array_equal(img, ref)
 
 
+@pytest.mark.parametrize(
+    "cli_seed, photons, sha256, needs_mosaic_draws",
+    [
+        # -seed -5: idum = +5, so the table is NOT rebuilt; the noise continues the table the
+        # mosaic stream (-12345678, 3 draws) left behind
+        (-5, 20145, "bc2c69f271888ba7451458c2c776d3eeeca262cd197d4d5adfe47f609eceae3e", True),
+        # -seed 0: idum = 0 is rebuilt as idum = 1, the same as -seed 1
+        (0, 20140, "6fb7db3ab6b4ae2cdf56792f0c16a18915047e8fb98d08405598c2f046ea9b18", False),
+    ],
+)
+def test_nonnegative_internal_seed_matches_nanobragg(cli_seed, photons, sha256, needs_mosaic_draws):
+    """Noise images of nanoBragg runs identical to outputs_int_noise_pgm but for -seed.
+
+    References: sha256 of the uint16 pixel data of the C program's noise image.
+    """
+    image = _float_image("outputs_int_noise_pgm")
+
+    def run(with_mosaic: bool):
+        rng = NanoBraggRandom()
+        if with_mosaic:
+            rng.mosaic_umats(0.0, 1, SeedStream(-12345678))
+        counts = poisson_counts_exact(image, rng, SeedStream(-cli_seed), None)
+        return noise_image_uint16(counts, 40.0, None)
+
+    img, total, overloads = run(True)
+    assert (total, overloads) == (photons, 0)
+    assert hashlib.sha256(img.astype("<u2").tobytes()).hexdigest() == sha256
+    img_no_mosaic, _, _ = run(False)
+    assert np.array_equal(img_no_mosaic, img) != needs_mosaic_draws
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_noise_photon_line_matches_golden_stdout(name):
     """Every golden case prints the photon total / overloads of its noise image."""
@@ -87,7 +119,7 @@ def test_noise_photon_line_matches_golden_stdout(name):
     stdout = (GOLDEN / "cases" / name / "stdout.txt").read_text()
     m = re.search(r"^(\S+) photons on noise image \((\d+) overloads\)$", stdout, re.M)
     assert m, "no noise line in stdout"
-    assert "%.0f" % total == m.group(1)
+    assert f"{total:.0f}" == m.group(1)
     assert overloads == int(m.group(2))
     if roi is not None:
         assert not img[~roi].any()
@@ -131,7 +163,7 @@ def test_bulk_path_equals_scalar_calls_with_roi():
     sa, sb = SeedStream(-21), SeedStream(-21)
     counts = poisson_counts_exact(image, rng_a, sa, roi)
     ref = np.zeros(image.shape)
-    for j, i in zip(*np.nonzero(roi)):  # row-major, like nanoBragg
+    for j, i in zip(*np.nonzero(roi), strict=True):  # row-major, like nanoBragg
         ref[j, i] = rng_b.poidev(float(image[j, i]), sb)
     assert np.array_equal(counts, ref)
     assert not counts[~roi].any()

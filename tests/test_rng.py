@@ -297,7 +297,8 @@ def test_random_misset_matches_c_and_golden_stdout():
     np.testing.assert_allclose(umat.ravel(), MISSET_54321_UMAT, rtol=0, atol=1e-12)
     np.testing.assert_allclose(angles, MISSET_54321_ANGLES, rtol=0, atol=1e-12)
     assert s.idum == MISSET_IDUM_AFTER
-    line = "random orientation misset angles: %f %f %f deg" % tuple(a * RTD for a in angles)
+    rx, ry, rz = (a * RTD for a in angles)
+    line = f"random orientation misset angles: {rx:f} {ry:f} {rz:f} deg"
     stdout = (GOLDEN / "cases" / "misset_random" / "stdout.txt").read_text()
     assert line in stdout
     # the matrix is a proper rotation and the angles reproduce it (x then y then z)
