@@ -132,7 +132,7 @@ def _cell(o: Options, v: list[str], flag: str = "") -> None:
         cell[i] = x if i < 3 else x * DEG
     if cell[0] <= 0:
         raise InputError(f"{flag}: cell edge a must be positive, got {vals[0]:g}")
-    for i, x in enumerate(vals[:3]):
+    for x in vals[:3]:
         if x < 0:
             raise InputError(f"{flag}: cell edges must be positive, got {x:g}")
     o.cell = tuple(cell)
@@ -273,10 +273,12 @@ FLAGS: list[Flag] = [
       _shape("tophat")),
     F(("-fudge",), G_CRYSTAL, "scale of the spot radius for round/gauss/tophat shapes",
       ("factor",), _set("fudge")),
-    F(("-density", "-sample_density", "-sample_den"), G_CRYSTAL, "sample density (g/cm^3)", ("g/cm3",), _noop,
-      status="noeffect", reason="nanoBragg reads it but overwrites it before use"),
-    F(("-MW", "-molecular_weight", "-molecules", "-molec"), G_CRYSTAL, "molecular weight (g/mol)", ("g/mol",), _noop,
-      status="noeffect", reason="nanoBragg reads it but overwrites it before use"),
+    F(("-density", "-sample_density", "-sample_den"), G_CRYSTAL, "sample density (g/cm^3)",
+      ("g/cm3",), _noop, status="noeffect",
+      reason="nanoBragg reads it but overwrites it before use"),
+    F(("-MW", "-molecular_weight", "-molecules", "-molec"), G_CRYSTAL,
+      "molecular weight (g/mol)", ("g/mol",), _noop, status="noeffect",
+      reason="nanoBragg reads it but overwrites it before use"),
     # structure factors
     F(("-hkl",), G_SF, "text file of h k l F (P1); writes the Fdump.bin cache", ("FILE",),
       _string("hkl_file")),
@@ -491,8 +493,9 @@ def parse_flags(argv: Sequence[str], options: Options | None = None,
 
     SMV headers named by ``-img``/``-mask`` are read first and supply defaults, as in
     nanoBragg (when both are given, the ``-img`` header is applied last and wins); the flags
-    then override them.  ``corrected`` selects the corrected reading of those headers.  Raises :class:`InputError` for an unknown or refused flag, a
-    missing argument or a malformed value.
+    then override them.  ``corrected`` selects the corrected reading of those headers.
+    Raises :class:`InputError` for an unknown or refused flag, a missing argument or a
+    malformed value.
     """
     argv = list(argv)
     opts = options or Options()

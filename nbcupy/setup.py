@@ -430,7 +430,7 @@ def _build_crystal(opts: Options, wavelength: float, rng: object, misset_seed: i
     reciprocal = np.zeros((3, 3))
     if opts.cell is not None:
         a, b, c, al, be, ga = opts.cell
-        for name, val in zip("a b c alpha beta gamma".split(), opts.cell):
+        for name, val in zip("a b c alpha beta gamma".split(), opts.cell, strict=True):
             _check_finite(f"-cell {name}", val)
         if a <= 0:
             raise InputError(f"-cell: cell edge a must be positive, got {a:g} A")
@@ -549,11 +549,13 @@ def _build_sources(opts: Options, wavelength: float, beam: np.ndarray, polar: np
             if opts.round_div:
                 # the elliptical trim divides by the ranges; a zero range gives NaN or inf,
                 # which never trims (as in nanoBragg)
+                h_odd = hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2)
+                v_odd = vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    test = np.float64(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2)) \
-                        / np.float64(hdivrange) / np.float64(hdivrange)
-                    test += np.float64(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2)) \
-                        / np.float64(vdivrange) / np.float64(vdivrange)
+                    test = (np.float64(hdiv * hdiv - h_odd) / np.float64(hdivrange)
+                            / np.float64(hdivrange))
+                    test += (np.float64(vdiv * vdiv - v_odd) / np.float64(vdivrange)
+                             / np.float64(vdivrange))
                 if test * 4.0 > 1.1:
                     continue
             divsteps += 1

@@ -92,3 +92,30 @@ def test_same_image_as_nanobragg(name: str, tmp_path: Path) -> None:
     if ref.std() > 0:
         assert np.corrcoef(ref, got)[0, 1] >= 0.99999
     assert got_lines == ref_lines
+
+
+@pytest.mark.parametrize("extra", ["-img inputs/h.img", "-mask inputs/m.img",
+                                   "-mask inputs/m.img -img inputs/h.img -roi 2 30 3 40"])
+def test_header_and_mask_inputs_as_nanobragg(extra: str, tmp_path: Path) -> None:
+    from nbcupy.io.smv import SMVHeaderFields, write_smv
+
+    pixels = np.ones((48, 40), np.uint16)
+    pixels[10:20, 5:25] = 0
+    fields = SMVHeaderFields(
+        fpixels=40, spixels=48, pixel_size_mm=0.1, distance_mm=90.0, wavelength_A=1.3,
+        beam_center_x_mm=2.0, beam_center_y_mm=1.5, adxv_center_x=0, adxv_center_y=0,
+        mosflm_center_x=0, mosflm_center_y=0, denzo_x_beam=0, denzo_y_beam=0,
+        dials_origin=(0.0, 0.0, 0.0), xds_orgx=0, xds_orgy=0, close_distance_mm=80.0,
+        phi_deg=3.0, osc_start_deg=3.0, osc_range_deg=2.0)
+    args = shlex.split("-cell 100 100 100 90 90 90 -N 5 -default_F 100 -seed 1 -noprogress "
+                       "-nopgm -floatfile f.bin " + extra)
+    results = {}
+    for who, cmd in (("c", [NB]), ("py", [sys.executable, "-m", "nbcupy.cli.app"])):
+        work = tmp_path / who
+        (work / "inputs").mkdir(parents=True)
+        write_smv(work / "inputs" / "h.img", np.ones((48, 40), np.uint16), fields)
+        write_smv(work / "inputs" / "m.img", pixels, fields)
+        results[who] = _run(cmd, args, work)
+    assert results["py"][1] == results["c"][1]
+    np.testing.assert_allclose(results["py"][0], results["c"][0], rtol=0,
+                               atol=1e-5 * float(np.abs(results["c"][0]).max()))
