@@ -86,12 +86,20 @@ def int_image(
     """
     img = to_host(float_image_f32).astype(np.float32, copy=False)
     inside = _as_roi(None if roi is None else to_host(roi), img.shape)
-    v = img.astype(np.float64) * float(scale) + float(adc)
-    v = np.where(v > 65535.0, 65535.0, v)
-    v = np.where(v < 0.0, 0.0, v)
-    v = np.floor((v + 0.5).astype(np.float32))
-    v = np.where(np.isnan(v) | ~inside, 0.0, v)
-    return v.astype(np.uint16)
+    v = img.astype(np.float64)
+    v *= float(scale)
+    v += float(adc)
+    np.clip(v, 0.0, 65535.0, out=v)  # NaN stays NaN
+    v += 0.5
+    rounded = v.astype(np.float32)
+    np.floor(rounded, out=rounded)
+    bad = np.isnan(rounded)
+    if bad.any():
+        rounded[bad] = 0.0
+    out = rounded.astype(np.uint16)
+    if not inside.all():
+        out[~inside] = 0
+    return out
 
 
 def pgm_image(
@@ -108,8 +116,15 @@ def pgm_image(
     """
     img = to_host(float_image_f32).astype(np.float32, copy=False)
     inside = _as_roi(None if roi is None else to_host(roi), img.shape)
-    v = img.astype(np.float64) * float(pgm_scale)
-    v = np.where(v > 255.0, 255.0, v)
-    ok = inside & (v >= -(2.0**31))  # False for NaN
-    t = np.trunc(np.where(ok, v, 0.0)).astype(np.int64)
-    return (t & 0xFF).astype(np.uint8)
+    v = img.astype(np.float64)
+    v *= float(pgm_scale)
+    np.minimum(v, 255.0, out=v)
+    if bool(np.all(v >= 0.0)):  # the usual case: a plain truncation (no NaN, no negatives)
+        out = v.astype(np.uint8)
+    else:
+        ok = v >= -(2.0**31)  # False for NaN
+        t = np.trunc(np.where(ok, v, 0.0)).astype(np.int64)
+        out = (t & 0xFF).astype(np.uint8)
+    if not inside.all():
+        out[~inside] = 0
+    return out

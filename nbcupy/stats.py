@@ -76,11 +76,39 @@ def last_subpixel_coordinate(index: int, pixel_size_m: float, oversample: int) -
     return sub * float(index * oversample + oversample - 1) + sub / 2.0
 
 
-def _seq_sum(values: np.ndarray) -> float:
-    """Sum float64 values strictly left to right (no pairwise summation)."""
-    if values.size == 0:
+_SEQ_CHUNK = 1 << 17
+
+
+def _seq_sum(values: np.ndarray, square: bool = False, center: float | None = None) -> float:
+    """Sum values strictly left to right in float64 (no pairwise summation), as a C loop does.
+
+    With ``square`` the values' squares are summed, each square formed in the values' own
+    precision first (float32 for an image); with ``center`` the float64 squares of
+    ``value - center`` are summed instead.  Works through a small reused buffer, chunk by
+    chunk, carrying the running sum into each chunk's first element, so the result is the
+    sequential sum bit for bit without allocating arrays of the image's size.
+    """
+    flat = values.reshape(-1)
+    if flat.size == 0:
         return 0.0
-    return float(np.cumsum(values, dtype=np.float64)[-1])
+    buf = np.empty(min(flat.size, _SEQ_CHUNK), dtype=np.float64)
+    sq = np.empty(buf.size, dtype=flat.dtype) if square else None
+    carry = 0.0
+    for start in range(0, flat.size, _SEQ_CHUNK):
+        part = flat[start:start + _SEQ_CHUNK]
+        n = part.size
+        if square:
+            np.multiply(part, part, out=sq[:n])
+            part = sq[:n]
+        chunk = buf[:n]
+        chunk[...] = part
+        if center is not None:
+            chunk -= center
+            np.multiply(chunk, chunk, out=chunk)
+        chunk[0] += carry
+        np.cumsum(chunk, out=chunk)
+        carry = float(chunk[-1])
+    return carry
 
 
 def image_statistics(
@@ -106,8 +134,10 @@ def image_statistics(
     if inside.shape != shape or skipped.shape != shape:
         raise ValueError("roi and mask must have the image's shape")
     visited = inside & ~skipped
+    everything = bool(visited.all())
 
-    vals = img[visited]  # boolean indexing keeps row-major order
+    # boolean indexing keeps row-major order; the whole image needs no copy
+    vals = img.reshape(-1) if everything else img[visited]
     n = int(vals.size)
 
     max_I = 0.0
@@ -115,7 +145,9 @@ def image_statistics(
     where: tuple[int, int] | None = None
     if n:
         # first maximum in row-major order; NaN never compares greater in C
-        k = int(np.argmax(np.where(np.isnan(vals), -np.inf, vals)))
+        k = int(np.argmax(vals))
+        if np.isnan(vals[k]):  # argmax stops at a NaN; C's comparison skips them
+            k = int(np.argmax(np.where(np.isnan(vals), -np.inf, vals)))
         if float(vals[k]) > 0.0:
             max_I = float(vals[k])
             s, f = divmod(int(np.flatnonzero(visited.ravel())[k]), shape[1])
@@ -123,17 +155,16 @@ def image_statistics(
             max_x = last_subpixel_coordinate(where[1], pixel_size_m, oversample)
             max_y = last_subpixel_coordinate(where[0], pixel_size_m, oversample)
 
-    total = _seq_sum(vals.astype(np.float64))
-    total_sq = _seq_sum((vals * vals).astype(np.float64))  # float32 squares
+    total = _seq_sum(vals)
+    total_sq = _seq_sum(vals, square=True)  # float32 squares, as nanoBragg's float pixels
     n_mean = n if n > 0 else 1
     mean = total / n_mean
     n_rms = n_mean if n_mean > 1 else 2
     rms = math.sqrt(total_sq / (n_rms - 1))
 
-    roi_vals = img[inside].astype(np.float64)
+    roi_vals = img.reshape(-1) if bool(inside.all()) else img[inside]
     m = int(roi_vals.size)
-    dev = roi_vals - mean
-    total_dev = _seq_sum(dev * dev)
+    total_dev = _seq_sum(roi_vals, center=mean)
     m_rmsd = m if m > 1 else 2
     rmsd = math.sqrt(total_dev / (m_rmsd - 1))
 
