@@ -1,16 +1,26 @@
-"""The image engine: nanoBragg's sums as broadcast array operations, tiled in bounded memory.
+"""The image engine: nanoBragg's sums as array operations, tiled in bounded memory.
 
 The detector's rendered pixels are cut into tiles; for a tile of P pixels the engine builds
-every sample point (Q = sensor layers x oversample^2 per pixel) and evaluates all crystal
-settings (S = sources x phi steps x mosaic domains) at once:
+every sample point (Q = sensor layers x oversample^2 per pixel) once, with its unit
+diffracted direction d, and then sums over all crystal settings
+(S = sources x phi steps x mosaic domains), whose matrices are computed once per image:
 
-    hkl[n, s] = D[n] . A[s] + offset[s]          (one matrix product for the whole tile)
+    hkl[n, s] = A[s] . d[n] + offset[s]
     I[p]      = I_bg + sum_{q,s} F(hkl)^2 F_latt(hkl)^2
 
-then applies r_e^2 fluence / steps and the solid-angle, polarization and absorption factors.
-The settings axis is chunked when the tile would exceed the memory budget.  This module is
-the only place that decides array layout and chunking; the formulas live in
-:mod:`nbcupy.physics` and :mod:`nbcupy.structure_factors`.
+then applies r_e^2 fluence / steps and the solid-angle, polarization and absorption factors,
+which are evaluated once per pixel (or per sample point where nanoBragg oversamples them).
+
+The settings sum is the hot loop.  Its plain Array-API form
+(:func:`nbcupy.kernels.settings_sum_plain`) runs on every backend and is the reference; on
+NumPy a fused, cache-blocked variant (:mod:`nbcupy.kernels_numpy`, bit-identical) and on CuPy
+a fused CUDA kernel (:mod:`nbcupy.kernels_cupy`) replace it where nanoBragg's
+order-dependent rules allow (and on NumPy, for one sample per pixel on a flat detector, a
+fused, bit-identical variant of the geometry too).  NumPy tiles run on a thread pool (NumPy
+releases the GIL); with several threads the tiles and blocks are larger, so that each NumPy
+call outlasts the hand-over of the GIL.
+This module is the only place that decides array layout, tiling and threads; the formulas
+live in :mod:`nbcupy.physics`, :mod:`nbcupy.structure_factors` and :mod:`nbcupy.kernels`.
 
 nanoBragg's order-dependent rules are reproduced: per-pixel factors from the first sub-pixel,
 the running-sum rule of ``-oversample_omega/_polar/_thick``, the phi = 0 step that reuses the
@@ -19,16 +29,19 @@ previous rotation, and interpolation switching off at the first out-of-range ind
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from nbcupy import physics
+from nbcupy import kernels, physics
 from nbcupy.backends import Backend, asarray, get_backend, to_numpy
 from nbcupy.geometry import rotation_about_axis
+from nbcupy.kernels import DeviceTerms, LatticeTerms
 from nbcupy.models import Simulation
 from nbcupy.structure_factors import (
     GridIndex,
@@ -39,18 +52,37 @@ from nbcupy.structure_factors import (
 
 #: Default memory budget for the engine's temporaries (MiB), all threads together.
 DEFAULT_MEMORY_MB = 256.0
-#: Bytes of temporaries per (sample x setting) element, measured on the hot path.
+#: Bytes of temporaries per (sample x setting) element on the plain path.
 _BYTES_PER_ELEMENT = 96
+#: Bytes of temporaries per sample point for the per-sample geometry (fused paths).
+_BYTES_PER_SAMPLE = 256
+#: Largest tile (sample points) of the fused NumPy path on one thread (its per-sample arrays
+#: stay in cache) and on several (larger, so that each NumPy call outlasts a GIL hand-over).
+FUSED_TILE_SAMPLES = 32768
+FUSED_TILE_SAMPLES_THREADED = 131072
+#: Smallest tile (sample points) of the fused paths, however small the budget: their
+#: scratch memory does not depend on the tile size.
+_MIN_FUSED_TILE_SAMPLES = 256
+#: Tiles per worker thread the NumPy path aims for, so that threads finish together.
+_TILES_PER_THREAD = 4
+#: Smallest tile (sample points) cut for load balance alone.
+_MIN_BALANCED_SAMPLES = 2048
+
+KERNEL_CHOICES = ("auto", "plain", "fused")
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """How to run the engine: backend, float precision, memory budget (MiB), threads (0=auto)."""
+    """How to run the engine: backend, float precision, memory budget (MiB), threads (0=auto),
+    and kernel: ``auto`` (the backend's fused settings sum where it applies), ``plain`` (the
+    Array-API reference everywhere) or ``fused`` (like auto, but an error where no fused
+    kernel applies)."""
 
     backend: str = "numpy"
     dtype: str = "float64"
     memory_mb: float = DEFAULT_MEMORY_MB
     threads: int = 0
+    kernel: str = "auto"
 
 
 @dataclass
@@ -59,7 +91,8 @@ class RenderResult:
 
     image: float32 NumPy array (spixels, fpixels), photons per pixel.  device_image: the same
     values in the engine's precision on the backend.  omega_sum: nanoBragg's solid-angle sum
-    (sr x steps).  active: (spixels, fpixels) bool, the pixels rendered.
+    (sr x steps).  active: (spixels, fpixels) bool, the pixels rendered.  kernel: which
+    settings sum ran (``plain``, ``numpy-fused`` or ``cupy-fused``).
     """
 
     image: np.ndarray
@@ -67,6 +100,7 @@ class RenderResult:
     omega_sum: float
     active: np.ndarray
     backend: Backend
+    kernel: str = "plain"
 
 
 # ----------------------------------------------------------------------------------------
@@ -132,33 +166,50 @@ def needs_first_pass(sim: Simulation) -> bool:
     return bool(np.any(phis == 0) and np.any(phis != 0))
 
 
+def lattice_terms(sim: Simulation, a: np.ndarray, offset: np.ndarray) -> LatticeTerms:
+    """The settings sum's inputs (:class:`nbcupy.kernels.LatticeTerms`) for settings
+    ``a`` (S, 3, 3) and ``offset`` (S, 3) of :func:`crystal_settings`."""
+    cr = sim.crystal
+    sf = sim.structure_factors
+    grid = None
+    index = None
+    if sf.grid is not None and sf.hkls > 0:
+        grid = np.asarray(sf.grid, dtype=np.float64)
+        index = GridIndex(sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max,
+                          tuple(sf.grid.shape))
+    recip = tuple(tuple(float(x) for x in row) for row in cr.reciprocal)
+    return LatticeTerms(coef=np.ascontiguousarray(np.transpose(a, (1, 2, 0))),
+                        offset=np.ascontiguousarray(offset.T), shape=cr.shape,
+                        n_cells=tuple(float(n) for n in cr.n_cells), fudge=float(cr.fudge),
+                        recip=recip, default_F=float(sf.default_F), grid=grid,
+                        grid_index=index)
+
+
+def fused_kernel_applies(sim: Simulation) -> bool:
+    """Whether a fused settings sum may replace the plain one: not with the running sums of
+    ``-oversample_omega/_polar/_thick``, ``-dmin`` culling or tricubic interpolation, whose
+    results depend on the order of evaluation."""
+    samp = sim.sampling
+    sf = sim.structure_factors
+    if samp.oversample_omega or samp.oversample_polar or samp.oversample_thick:
+        return False
+    if samp.dmin > 0.0:
+        return False
+    return not (sf.interpolate and sf.grid is not None and sf.hkls > 0)
+
+
 # ----------------------------------------------------------------------------------------
 # the tile kernel
-
-
-@dataclass
-class _DeviceInputs:
-    """Everything a tile needs, already on the backend."""
-
-    xp: Any
-    dtype: Any
-    amat: Any  # (3, 3S): columns h-settings | k-settings | l-settings
-    offset: Any  # (3S,)
-    amat_first: Any | None
-    offset_first: Any | None
-    incident: Any  # (src, 3)
-    wavelengths: Any  # (src,)
-    flat_grid: Any | None
-    n_settings: int
-    n_sources: int
-    per_source: int
 
 
 class _Engine:
     """Evaluates tiles of pixels for one simulation on one backend."""
 
     def __init__(self, sim: Simulation, backend: Backend, dtype: str, memory_mb: float,
-                 threads: int) -> None:
+                 threads: int, kernel: str = "auto") -> None:
+        if kernel not in KERNEL_CHOICES:
+            raise ValueError(f"unknown kernel {kernel!r}; choose one of "
+                             f"{', '.join(KERNEL_CHOICES)}")
         self.sim = sim
         self.backend = backend
         xp = backend.xp
@@ -170,75 +221,114 @@ class _Engine:
         self.O = samp.oversample
         self.T = det.thicksteps
         self.Q = self.T * self.O * self.O
-        a, off = crystal_settings(sim)
-        n_set = a.shape[0]
-        amat = np.concatenate([a[:, 0, :].T, a[:, 1, :].T, a[:, 2, :].T], axis=1)
-        offset = np.concatenate([off[:, 0], off[:, 1], off[:, 2]])
-        first = None
-        if needs_first_pass(sim):
-            af, of = crystal_settings(sim, first_pass=True)
-            first = (np.concatenate([af[:, 0, :].T, af[:, 1, :].T, af[:, 2, :].T], axis=1),
-                     np.concatenate([of[:, 0], of[:, 1], of[:, 2]]))
-        sf = sim.structure_factors
-        flat = None
-        self.grid = None
-        if sf.grid is not None and sf.hkls > 0:
-            flat = asarray(backend, np.ascontiguousarray(sf.grid).reshape(-1), self.dtype)
-            self.grid = GridIndex(sf.h_min, sf.h_max, sf.k_min, sf.k_max, sf.l_min, sf.l_max,
-                                  tuple(sf.grid.shape))
         dt = self.dtype
-        self.dev = _DeviceInputs(
-            xp=xp, dtype=dt, amat=asarray(backend, amat, dt), offset=asarray(backend, offset, dt),
-            amat_first=asarray(backend, first[0], dt) if first else None,
-            offset_first=asarray(backend, first[1], dt) if first else None,
-            incident=asarray(backend, -sim.sources.directions, dt),
-            wavelengths=asarray(backend, sim.sources.wavelengths, dt),
-            flat_grid=flat, n_settings=n_set, n_sources=sim.sources.count,
-            per_source=n_set // sim.sources.count)
+
+        def conv(value: Any, d: Any) -> Any:
+            return asarray(backend, value, d)
+
+        a, off = crystal_settings(sim)
+        self.terms = lattice_terms(sim, a, off)
+        self.dev = kernels.to_device(self.terms, xp, dt, conv)
+        self.dev_first: DeviceTerms | None = None
+        if needs_first_pass(sim):
+            self.dev_first = kernels.to_device(
+                lattice_terms(sim, *crystal_settings(sim, first_pass=True)), xp, dt, conv)
+        self.grid = self.terms.grid_index
+        self.n_settings = self.terms.n_settings
+        self.n_sources = sim.sources.count
+        self.per_source = self.n_settings // self.n_sources
+        self.incident = conv(-sim.sources.directions, dt)
+        self.wavelengths = conv(sim.sources.wavelengths, dt)
         self.recurrence = samp.oversample_omega or samp.oversample_polar or samp.oversample_thick
         self.i_bg = physics.water_background(samp.water_size, sim.beam.fluence)
         self.scale = physics.R_E_SQR * sim.beam.fluence / sim.steps
-        # memory: elements of (samples x settings) per tile
-        workers = max(1, threads)
-        budget = memory_mb * 2**20 / workers
-        self.max_elements = max(int(budget / _BYTES_PER_ELEMENT), 4096)
-        per_pixel = self.Q * n_set
-        if self.recurrence:
-            self.pixels_per_tile = max(1, self.max_elements // per_pixel)
-            self.settings_chunk = n_set
-        else:
-            self.pixels_per_tile = max(1, self.max_elements // (self.Q * min(n_set, 64)))
-            self.settings_chunk = max(1, self.max_elements // (self.pixels_per_tile * self.Q))
         self.interp_cutoff: int | None = None  # global order index where interpolation stops
 
+        # the settings sum: fused where it applies
+        self.fused: Callable[[Any, Any, Any], Any] | None = None
+        self.flat_geometry: Callable[[Any, Any], tuple] | None = None
+        self.kernel = "plain"
+        if kernel != "plain" and fused_kernel_applies(sim):
+            if backend.name == "numpy":
+                from nbcupy import kernels_numpy
+
+                block = (kernels_numpy.BLOCK_ELEMENTS if threads <= 1
+                         else kernels_numpy.BLOCK_ELEMENTS_THREADED)
+                self.fused = kernels_numpy.NumpySettingsSum(self.terms, np.dtype(dtype), block)
+                self.kernel = "numpy-fused"
+                if self.Q == 1 and not sim.detector.curved:
+                    self.flat_geometry = kernels_numpy.NumpyFlatGeometry(
+                        sim.detector, sim.beam, -sim.sources.directions[0], np.dtype(dtype),
+                        block)
+            elif backend.name == "cupy":
+                from nbcupy.kernels_cupy import CupySettingsSum
+
+                self.fused = CupySettingsSum(self.terms, dtype)
+                self.kernel = "cupy-fused"
+        if kernel == "fused" and self.fused is None:
+            raise ValueError(f"no fused kernel for backend {backend.name!r} with these options "
+                             "(interpolation, -dmin or -oversample_* need the plain kernel)")
+
+        # memory: the budget is shared by the worker threads
+        self.budget = memory_mb * 2**20 / max(1, threads)
+        self.max_elements = max(int(self.budget / _BYTES_PER_ELEMENT), 4096)
+
+    # -- tiles ----------------------------------------------------------------------------
+    def pixels_per_tile(self, n_active: int) -> int:
+        """Pixels per tile for ``n_active`` rendered pixels, from the memory budget (and,
+        on the fused paths, from the cache size and the number of threads)."""
+        Q, n_set = self.Q, self.n_settings
+        if self.fused is None:
+            if self.recurrence:
+                return max(1, self.max_elements // (Q * n_set))
+            width = min(n_set, kernels.SETTINGS_CHUNK)
+            return max(1, self.max_elements // (Q * width))
+        samples = max(_MIN_FUSED_TILE_SAMPLES, int(self.budget // _BYTES_PER_SAMPLE))
+        if self.kernel == "numpy-fused":
+            samples = min(samples, FUSED_TILE_SAMPLES if self.threads <= 1
+                          else FUSED_TILE_SAMPLES_THREADED)
+        ppt = max(1, samples // Q)
+        if self.threads > 1 and n_active > 0:
+            balanced = -(-n_active // (self.threads * _TILES_PER_THREAD))
+            ppt = min(ppt, max(balanced, _MIN_BALANCED_SAMPLES // Q, 1))
+        return ppt
+
     # -- geometry of a tile -------------------------------------------------------------
-    def _sample_directions(self, fidx: Any, sidx: Any) -> tuple[Any, Any, Any]:
-        """Unit diffracted vectors (P*Q, 3), air paths (P, Q) and parallax cosines (P, Q)."""
+    def _sample_geometry(self, fidx: Any, sidx: Any) -> tuple[list[Any], Any]:
+        """Unit diffracted vectors as three (Q, P) component arrays, and air paths (Q, P).
+
+        Sample q = (layer * O + sub-pixel row) * O + sub-pixel column, nanoBragg's loop
+        order; the pixels run along the last, contiguous axis."""
         xp, dt = self.xp, self.dtype
         det = self.sim.detector
         O, T = self.O, self.T
+        P = fidx.shape[0]
         sub = det.pixel_size / O
         j = xp.astype(xp.arange(O), dt)
-        f = xp.reshape(fidx, (-1, 1, 1, 1))
-        s = xp.reshape(sidx, (-1, 1, 1, 1))
-        fdet_pos = sub * (f * O + xp.reshape(j, (1, 1, 1, O))) + sub / 2.0
-        sdet_pos = sub * (s * O + xp.reshape(j, (1, 1, O, 1))) + sub / 2.0
-        odet_pos = xp.reshape(xp.astype(xp.arange(T), dt), (1, T, 1, 1)) * det.thickstep
+        f = xp.reshape(fidx, (1, 1, 1, P))
+        s = xp.reshape(sidx, (1, 1, 1, P))
+        if O == 1:  # f * 1 + 0 is f
+            fdet_pos = sub * f + sub / 2.0
+            sdet_pos = sub * s + sub / 2.0
+        else:
+            fdet_pos = sub * (f * O + xp.reshape(j, (1, 1, O, 1))) + sub / 2.0
+            sdet_pos = sub * (s * O + xp.reshape(j, (1, O, 1, 1))) + sub / 2.0
+        odet_pos = None
+        if T > 1:  # layer 0 adds exactly zero
+            odet_pos = xp.reshape(xp.astype(xp.arange(T), dt), (T, 1, 1, 1)) * det.thickstep
         comps = []
         for c in range(3):
-            comps.append(fdet_pos * float(det.fdet[c]) + sdet_pos * float(det.sdet[c])
-                         + odet_pos * float(det.odet[c]) + float(det.pix0[c]))
-        P = fidx.shape[0]
-        shape4 = (P, T, O, O)
-        comps = [xp.reshape(xp.broadcast_to(c, shape4), (P, self.Q)) for c in comps]
+            v = fdet_pos * float(det.fdet[c]) + sdet_pos * float(det.sdet[c])
+            if odet_pos is not None:
+                v = v + odet_pos * float(det.odet[c])
+            comps.append(v + float(det.pix0[c]))
+        shape4 = (T, O, O, P)
+        comps = [xp.reshape(xp.broadcast_to(c, shape4), (self.Q, P)) for c in comps]
         if det.curved:
             comps = self._curve(comps)
         x, y, z = comps
         air = xp.sqrt(x * x + y * y + z * z)
-        d = xp.stack([x / air, y / air, z / air], axis=-1)  # (P, Q, 3)
-        parallax = (d[..., 0] * float(det.odet[0]) + d[..., 1] * float(det.odet[1])
-                    + d[..., 2] * float(det.odet[2]))
-        return d, air, parallax
+        return [x / air, y / air, z / air], air
 
     def _curve(self, comps: list[Any]) -> list[Any]:
         """nanoBragg's spherical detector: the flat position's y and z components, divided by
@@ -253,43 +343,36 @@ class _Engine:
         v = _rotate_components(self.xp, v, det.sdet, ang1)
         return _rotate_components(self.xp, v, det.fdet, ang2)
 
-    # -- terms ----------------------------------------------------------------------------
-    def _hkl(self, dflat: Any, amat: Any, offset: Any, cols: slice, n_set: int) -> tuple:
-        xp = self.xp
-        start, stop = cols.start, cols.stop
-        idx = list(range(start, stop)) + list(range(n_set + start, n_set + stop)) \
-            + list(range(2 * n_set + start, 2 * n_set + stop))
-        if stop - start == n_set:
-            sub_a, sub_o = amat, offset
-        else:
-            ii = asarray(self.backend, np.array(idx, dtype=np.int64))
-            sub_a = xp.take(amat, ii, axis=1)
-            sub_o = xp.take(offset, ii)
-        hkl = xp.matmul(dflat, sub_a) + sub_o
-        w = stop - start
-        return hkl[:, 0:w], hkl[:, w:2 * w], hkl[:, 2 * w:3 * w]
+    def _parallax(self, comps: list[Any]) -> Any:
+        """Cosine of each ray with the detector normal, (P, Q)."""
+        odet = self.sim.detector.odet
+        return comps[0] * float(odet[0]) + comps[1] * float(odet[1]) + comps[2] * float(odet[2])
 
+    # -- terms ----------------------------------------------------------------------------
     def _terms(self, h: Any, k: Any, l: Any, order0: int | None = None,
-               row_stride: int = 0, with_lattice: bool = False) -> Any:
-        """F^2 F_latt^2 for fractional indices (N, S); with ``with_lattice`` also F_latt^2."""
+               row_stride: int = 0, with_lattice: bool = False,
+               dev: DeviceTerms | None = None) -> Any:
+        """F^2 F_latt^2 for fractional indices (N, S); with ``with_lattice`` also F_latt^2.
+        Interpolates where nanoBragg would (plain path only)."""
         xp = self.xp
+        dev = dev or self.dev
         sim = self.sim
         cr = sim.crystal
         sf = sim.structure_factors
-        h0, k0, l0 = xp.ceil(h - 0.5), xp.ceil(k - 0.5), xp.ceil(l - 0.5)
-        recip = [[float(x) for x in row] for row in cr.reciprocal]
-        flatt2 = physics.lattice_factor_squared(cr.shape, (h, k, l), (h0, k0, l0), cr.n_cells,
-                                                cr.fudge, recip)
+        h0, k0, l0 = physics.nearest_index(h), physics.nearest_index(k), physics.nearest_index(l)
+        flatt2 = physics.lattice_factor_squared(cr.shape, (h - h0, k - k0, l - l0),
+                                                (0.0, 0.0, 0.0), self.terms.n_cells,
+                                                self.terms.fudge, self.terms.recip)
         if self.grid is None:
             t = flatt2 * (sf.default_F * sf.default_F)
             return (t, flatt2) if with_lattice else t
-        near = nearest_amplitude(self.dev.flat_grid, self.grid, sf.default_F, h0, k0, l0)
+        near = nearest_amplitude(dev.flat_grid, self.grid, sf.default_F, h0, k0, l0)
         if sf.interpolate and (self.interp_cutoff is None or order0 is not None):
             use_interp = self._interp_mask(h, k, l, order0, row_stride)
             if use_interp is not None:
-                tri = tricubic_amplitude(self.dev.flat_grid, self.grid, h, k, l)
+                tri = tricubic_amplitude(dev.flat_grid, self.grid, h, k, l)
                 near = xp.where(use_interp, tri, near)
-        t = flatt2 * near * near
+        t = flatt2 * (near * near)
         return (t, flatt2) if with_lattice else t
 
     def _interp_mask(self, h: Any, k: Any, l: Any, order0: int | None, row_stride: int) -> Any:
@@ -305,66 +388,175 @@ class _Engine:
         order = order0 + rows * row_stride + cols
         return order < self.interp_cutoff
 
+    def _settings_sum(self, dflat: list[Any], culled: Any, P: int,
+                      order0: int | None) -> Any:
+        """acc (P*Q,): sum over all settings of F^2 F_latt^2 for every sample point."""
+        if self.fused is not None:
+            return self.fused(*dflat)
+        interpolating = self.grid is not None and self.sim.structure_factors.interpolate
+        if culled is None and not interpolating:
+            return kernels.settings_sum_plain(self.dev, *dflat)
+        # the general loop: interpolation cut-off and -dmin culling
+        xp = self.xp
+        n_set, n_src, per_src = self.n_settings, self.n_sources, self.per_source
+        keep = None if culled is None else xp.reshape(~culled, (P * self.Q, n_src))
+        acc = xp.zeros(dflat[0].shape, dtype=self.dtype)
+        for start, stop in self.terms.chunks():
+            h, k, l = kernels.miller_indices(self.dev, *dflat, start, stop)
+            t = self._terms(h, k, l, None if order0 is None else order0 + start, n_set)
+            if keep is not None:
+                src_of = np.arange(start, stop) // per_src
+                keep_c = xp.take(keep, asarray(self.backend, src_of.astype(np.int64)), axis=1)
+                t = xp.where(keep_c, t, xp.zeros_like(t))
+            acc = acc + xp.sum(t, axis=1)
+        return acc
+
     # -- per-pixel factors ----------------------------------------------------------------
-    def _polarization(self, d: Any, sel_src: Any | None = None) -> Any:
-        """Polarization factor for (P, Q, src) (or for chosen (P, 3) directions)."""
+    def _polarization(self, d: Any) -> Any:
+        """Polarization factor for (P, Q, src) from directions d (P, Q, 3)."""
         beam = self.sim.beam
-        axis = self.backend.xp.reshape(
-            asarray(self.backend, beam.polarization_axis, self.dtype), (1, 1, 3))
-        inc = self.xp.reshape(self.dev.incident, (1, 1, -1, 3))
+        axis = self.xp.reshape(asarray(self.backend, beam.polarization_axis, self.dtype),
+                               (1, 1, 3))
+        inc = self.xp.reshape(self.incident, (1, 1, -1, 3))
         return physics.polarization_factor(beam.kahn_factor, inc, d[:, :, None, :], axis)
 
-    def tile(self, flat_pixels: np.ndarray, tile_start_rank: int,
+    def _pixel_coordinates(self, flat_pixels: np.ndarray | range) -> tuple[Any, Any, int]:
+        """Fast and slow pixel indices (as floats on the backend) of row-major indices, given
+        as a range (made on the backend itself) or an index array (sent from the host), and
+        their count."""
+        xp, dt = self.xp, self.dtype
+        fpixels = self.sim.detector.fpixels
+        if isinstance(flat_pixels, range):
+            # exact: the indices are integers far below 2**53 and floor(i / F) is exact
+            idx = xp.arange(flat_pixels.start, flat_pixels.stop, dtype=xp.float64)
+            slow = xp.floor(idx / fpixels)
+            fast = idx - slow * fpixels
+            return xp.astype(fast, dt), xp.astype(slow, dt), len(flat_pixels)
+        slow_i = flat_pixels // fpixels
+        fast_i = flat_pixels - slow_i * fpixels
+        return (asarray(self.backend, fast_i.astype(np.float64), dt),
+                asarray(self.backend, slow_i.astype(np.float64), dt), int(flat_pixels.shape[0]))
+
+    def tile(self, flat_pixels: np.ndarray | range, tile_start_rank: int,
              first_pass: bool) -> tuple[np.ndarray, float, bool]:
-        """Render the pixels ``flat_pixels`` (row-major indices); returns their values
-        (float64 host array), their solid-angle sum and whether the first-pass rule was used."""
+        """Render the pixels ``flat_pixels`` (row-major indices, an array or a range);
+        returns their values (host array in the engine's precision), their solid-angle sum
+        and whether the first-pass rule was used."""
+        fp, sp, P = self._pixel_coordinates(flat_pixels)
+        if self.flat_geometry is not None:
+            return self._tile_fast(None, None, P, first_pass, self.flat_geometry(fp, sp))
+        comps, air = self._sample_geometry(fp, sp)
+        samp = self.sim.sampling
+        interpolating = self.grid is not None and self.sim.structure_factors.interpolate
+        if self.recurrence or samp.dmin > 0.0 or interpolating:
+            # nanoBragg's order-dependent rules: pixel-major (P, Q) layout, loop order
+            xp = self.xp
+            comps = [xp.permute_dims(c, (1, 0)) for c in comps]
+            return self._tile_general(comps, xp.permute_dims(air, (1, 0)), P,
+                                      tile_start_rank, first_pass)
+        return self._tile_fast(comps, air, P, first_pass)
+
+    def _tile_fast(self, comps: list[Any] | None, air: Any, P: int, first_pass: bool,
+                   flat: tuple | None = None) -> tuple[np.ndarray, float, bool]:
+        """A tile without order-dependent rules: per-pixel factors from the first sub-pixel
+        (absorption from the last layer's), one settings sum per sample point.  ``comps``
+        and ``air`` are (Q, P); or ``flat`` holds what :class:`NumpyFlatGeometry` computed
+        (directions, air paths, solid angles and polarization factors of single samples)."""
+        xp, dt = self.xp, self.dtype
+        sim = self.sim
+        det, beam = sim.detector, sim.beam
+        Q, T, O = self.Q, self.T, self.O
+        if flat is not None:
+            x, y, z, air, omega, polar_first = flat
+            comps = [xp.reshape(c, (1, P)) for c in (x, y, z)]
+        else:
+            omega = physics.solid_angle(det.pixel_size, air[0, :], det.close_distance,
+                                        det.point_pixel)
+        capture_last = None
+        if det.thickness > 0.0:
+            row = (T - 1) * O * O
+            odet = det.odet
+            parallax = (comps[0][row, :] * float(odet[0]) + comps[1][row, :] * float(odet[1])
+                        + comps[2][row, :] * float(odet[2]))
+            layer = xp.reshape(xp.astype(xp.arange(T - 1, T), dt), (1,))
+            capture_last = physics.capture_fraction(layer, det.thickstep, det.mu, parallax)
+        if flat is not None:
+            pass
+        elif beam.polarization_enabled:
+            polar_first = physics.polarization_factor_components(
+                beam.kahn_factor, -sim.sources.directions[0],
+                (comps[0][0, :], comps[1][0, :], comps[2][0, :]), beam.polarization_axis)
+        else:
+            polar_first = None
+        dflat = [xp.reshape(c, (Q * P,)) for c in comps]
+        acc = self._settings_sum(dflat, None, P, None)
+        used_first = False
+        if first_pass:  # the first evaluation is sample 0 of pixel 0, flat index 0 here too
+            acc, used_first = self._first_pass_plain(acc, dflat, None, P, None)
+        if Q > 1:
+            acc = xp.sum(xp.reshape(acc, (Q, P)), axis=0)
+        value = (acc + self.i_bg) * self.scale
+        if capture_last is not None:
+            value = value * capture_last
+        if polar_first is not None:
+            value = value * polar_first
+        value = value * omega
+        return to_numpy(value), float(xp.sum(omega)) * Q, used_first
+
+    def _tile_general(self, comps: list[Any], air: Any, P: int, tile_start_rank: int,
+                      first_pass: bool) -> tuple[np.ndarray, float, bool]:
+        """A tile with nanoBragg's order-dependent rules (running sums, -dmin culling,
+        interpolation cut-off).  ``comps`` and ``air`` are (P, Q), in loop order."""
         xp, dt = self.xp, self.dtype
         sim = self.sim
         det, samp, beam = sim.detector, sim.sampling, sim.beam
         Q, T, O = self.Q, self.T, self.O
-        P = flat_pixels.shape[0]
-        fp = asarray(self.backend, (flat_pixels % det.fpixels).astype(np.float64), dt)
-        sp = asarray(self.backend, (flat_pixels // det.fpixels).astype(np.float64), dt)
-        d, air, parallax = self._sample_directions(fp, sp)
-        omega = physics.solid_angle(det.pixel_size, air, det.close_distance, det.point_pixel)
-        n_src = self.dev.n_sources
-        per_src = self.dev.per_source
-        n_set = self.dev.n_settings
+        if samp.oversample_omega:
+            omega = physics.solid_angle(det.pixel_size, air, det.close_distance, det.point_pixel)
+        else:  # nanoBragg keeps the first sub-pixel's solid angle
+            omega = physics.solid_angle(det.pixel_size, air[:, 0], det.close_distance,
+                                        det.point_pixel)
+        n_src, per_src, n_set = self.n_sources, self.per_source, self.n_settings
 
         # dmin culling per (pixel, sample, source)
+        need_polar_all = samp.oversample_polar or samp.dmin > 0.0
+        d = xp.stack(comps, axis=-1) if need_polar_all else None  # (P, Q, 3)
         culled = None
         if samp.dmin > 0.0:
-            inc = xp.reshape(self.dev.incident, (1, 1, n_src, 3))
-            lam = xp.reshape(self.dev.wavelengths, (1, 1, n_src))
+            inc = xp.reshape(self.incident, (1, 1, n_src, 3))
+            lam = xp.reshape(self.wavelengths, (1, 1, n_src))
             sv = (d[:, :, None, :] - inc) / lam[..., None]
             stol = 0.5 * xp.sqrt(xp.sum(sv * sv, axis=-1))
             safe = xp.where(stol > 0, stol, xp.ones_like(stol))
             culled = (stol > 0) & (samp.dmin > 0.5 / safe)
 
-        # capture fraction per sample
-        layer = xp.reshape(xp.astype(xp.arange(T), dt), (1, T, 1))
+        # capture fraction: per sample with -oversample_thick, else the last layer's first
+        # sub-pixel (nanoBragg keeps the value of its last evaluation)
+        capture = capture_last = None
         if det.thickness > 0.0:
-            capture = physics.capture_fraction(
-                layer, det.thickstep, det.mu, xp.reshape(parallax, (P, T, O * O)))
-            capture = xp.reshape(capture, (P, Q))
-        else:
-            capture = xp.ones_like(parallax)
+            parallax = self._parallax(comps)
+            if samp.oversample_thick:
+                layer = xp.reshape(xp.astype(xp.arange(T), dt), (1, T, 1))
+                capture = xp.reshape(physics.capture_fraction(
+                    layer, det.thickstep, det.mu, xp.reshape(parallax, (P, T, O * O))), (P, Q))
+            else:
+                layer = xp.reshape(xp.astype(xp.arange(T - 1, T), dt), (1,))
+                capture_last = physics.capture_fraction(layer, det.thickstep, det.mu,
+                                                        parallax[:, (T - 1) * O * O])
+        elif samp.oversample_thick:
+            capture = xp.ones((P, Q), dtype=dt)
 
         # polarization
-        need_polar_all = samp.oversample_polar or culled is not None
         polar_all = self._polarization(d) if need_polar_all else None  # (P, Q, src)
         if not beam.polarization_enabled and not samp.oversample_polar:
-            polar_first = xp.ones((P,), dtype=dt)
-            if culled is not None:
-                polar_first = polar_first  # stays 1 even when the whole pixel is culled
+            polar_first = xp.ones((P,), dtype=dt)  # stays 1 even when the pixel is culled
         elif culled is None:
             if polar_all is not None:
                 polar_first = polar_all[:, 0, 0]
             else:
-                inc0 = xp.reshape(self.dev.incident[0, :], (1, 3))
-                axis = xp.reshape(asarray(self.backend, beam.polarization_axis, dt), (1, 3))
-                polar_first = physics.polarization_factor(beam.kahn_factor, inc0, d[:, 0, :],
-                                                          axis)
+                polar_first = physics.polarization_factor_components(
+                    beam.kahn_factor, -sim.sources.directions[0],
+                    (comps[0][:, 0], comps[1][:, 0], comps[2][:, 0]), beam.polarization_axis)
         else:
             keep = xp.reshape(~culled, (P, Q * n_src))
             anykeep = xp.any(keep, axis=1)
@@ -376,29 +568,19 @@ class _Engine:
             else:
                 polar_first = xp.ones_like(picked)
 
-        dflat = xp.reshape(d, (P * Q, 3))
+        dflat = [xp.reshape(c, (P * Q,)) for c in comps]
         order0 = tile_start_rank * Q * n_set if self.grid is not None else None
 
         if not self.recurrence:
-            acc = xp.zeros((P * Q,), dtype=dt)
-            step = self.settings_chunk
-            for start in range(0, n_set, step):
-                stop = min(n_set, start + step)
-                h, k, l = self._hkl(dflat, self.dev.amat, self.dev.offset, slice(start, stop),
-                                    n_set)
-                t = self._terms(h, k, l, None if order0 is None else order0 + start, n_set)
-                if culled is not None:
-                    src_of = np.arange(start, stop) // per_src
-                    keep_c = xp.take(xp.reshape(~culled, (P * Q, n_src)),
-                                     asarray(self.backend, src_of.astype(np.int64)), axis=1)
-                    t = xp.where(keep_c, t, xp.zeros_like(t))
-                acc = acc + xp.sum(t, axis=1)
+            acc = self._settings_sum(dflat, culled, P, order0)
             used_first = False
             if first_pass:
                 acc, used_first = self._first_pass_plain(acc, dflat, culled, P, order0)
-            intensity = xp.sum(xp.reshape(acc, (P, Q)), axis=1) + self.i_bg
+            if Q > 1:
+                acc = xp.sum(xp.reshape(acc, (P, Q)), axis=1)
+            intensity = acc + self.i_bg
         else:
-            h, k, l = self._hkl(dflat, self.dev.amat, self.dev.offset, slice(0, n_set), n_set)
+            h, k, l = kernels.miller_indices(self.dev, *dflat, 0, n_set)
             t, flatt2 = self._terms(h, k, l, order0, n_set, with_lattice=True)  # (P*Q, S)
             used_first = False
             if first_pass:
@@ -430,21 +612,21 @@ class _Engine:
 
         value = intensity * self.scale
         if not samp.oversample_thick:
-            value = value * capture[:, (T - 1) * O * O]
+            if capture_last is not None:
+                value = value * capture_last
         if not samp.oversample_polar:
             value = value * polar_first
         if not samp.oversample_omega:
-            value = value * omega[:, 0]
-        if samp.oversample_omega:
-            osum = float(xp.sum(omega))
+            value = value * omega
+            osum = float(xp.sum(omega)) * Q
         else:
-            osum = float(xp.sum(omega[:, 0])) * Q
-        return to_numpy(xp.astype(value, xp.float64)), osum, used_first
+            osum = float(xp.sum(omega))
+        return to_numpy(value), osum, used_first
 
     # -- the phi = 0 first-pass rule -------------------------------------------------------
     def _first_element(self, culled: Any, P: int) -> tuple[int, int] | None:
         """(sample row n, source) of the first evaluation in the tile, or None."""
-        n_src = self.dev.n_sources
+        n_src = self.n_sources
         if culled is None:
             return 0, 0
         keep = to_numpy(~culled).reshape(P * self.Q, n_src)
@@ -454,64 +636,58 @@ class _Engine:
         first = int(hits[0])
         return first // n_src, first % n_src
 
-    def _first_terms(self, dflat: Any, n: int, src: int, order0: int | None) -> Any:
-        per = self.dev.per_source
-        n_set = self.dev.n_settings
-        row = dflat[n:n + 1, :]
-        h, k, l = self._hkl(row, self.dev.amat_first, self.dev.offset_first,
-                            slice(src * per, (src + 1) * per), n_set)
-        o = None if order0 is None else order0 + n * n_set + src * per
-        return self._terms(h, k, l, o, n_set)  # (1, per)
+    def _first_terms(self, row: list[Any], n: int, src: int, order0: int | None) -> Any:
+        per = self.per_source
+        assert self.dev_first is not None
+        h, k, l = kernels.miller_indices(self.dev_first, *row, src * per, (src + 1) * per)
+        o = None if order0 is None else order0 + n * self.n_settings + src * per
+        return self._terms(h, k, l, o, self.n_settings, dev=self.dev_first)  # (1, per)
 
-    def _first_pass_plain(self, acc: Any, dflat: Any, culled: Any, P: int,
+    def _first_pass_plain(self, acc: Any, dflat: list[Any], culled: Any, P: int,
                           order0: int | None) -> tuple[Any, bool]:
         where = self._first_element(culled, P)
         if where is None:
             return acc, False
         n, src = where
-        per = self.dev.per_source
-        n_set = self.dev.n_settings
-        new = self._first_terms(dflat, n, src, order0)
-        h, k, l = self._hkl(dflat[n:n + 1, :], self.dev.amat, self.dev.offset,
-                            slice(src * per, (src + 1) * per), n_set)
-        o = None if order0 is None else order0 + n * n_set + src * per
-        old = self._terms(h, k, l, o, n_set)
+        per = self.per_source
+        row = [c[n:n + 1] for c in dflat]
+        new = self._first_terms(row, n, src, order0)
+        h, k, l = kernels.miller_indices(self.dev, *row, src * per, (src + 1) * per)
+        o = None if order0 is None else order0 + n * self.n_settings + src * per
+        old = self._terms(h, k, l, o, self.n_settings)
         delta = float(self.xp.sum(new) - self.xp.sum(old))
         acc_host = to_numpy(acc).copy()
         acc_host[n] += delta
         return asarray(self.backend, acc_host, self.dtype), True
 
-    def _first_pass_replace(self, t: Any, dflat: Any, culled: Any, P: int,
+    def _first_pass_replace(self, t: Any, dflat: list[Any], culled: Any, P: int,
                             order0: int | None) -> tuple[Any, bool]:
         where = self._first_element(culled, P)
         if where is None:
             return t, False
         n, src = where
-        per = self.dev.per_source
-        new = to_numpy(self._first_terms(dflat, n, src, order0))[0]
+        per = self.per_source
+        new = to_numpy(self._first_terms([c[n:n + 1] for c in dflat], n, src, order0))[0]
         host = to_numpy(t).copy()
         host[n, src * per:(src + 1) * per] = new
         return asarray(self.backend, host, self.dtype), True
 
     # -- interpolation pre-pass -----------------------------------------------------------
-    def first_out_of_range(self, flat_pixels: np.ndarray, tile_start_rank: int) -> int | None:
+    def first_out_of_range(self, flat_pixels: np.ndarray | range,
+                           tile_start_rank: int) -> int | None:
         """Global loop-order index of the first element whose interpolation would leave the
         grid, in this tile, or None."""
         xp = self.xp
-        P = flat_pixels.shape[0]
-        det = self.sim.detector
-        dt = self.dtype
-        fp = asarray(self.backend, (flat_pixels % det.fpixels).astype(np.float64), dt)
-        sp = asarray(self.backend, (flat_pixels // det.fpixels).astype(np.float64), dt)
-        d, _, _ = self._sample_directions(fp, sp)
-        n_set = self.dev.n_settings
-        h, k, l = self._hkl(xp.reshape(d, (P * self.Q, 3)), self.dev.amat, self.dev.offset,
-                            slice(0, n_set), n_set)
+        fp, sp, P = self._pixel_coordinates(flat_pixels)
+        comps, _ = self._sample_geometry(fp, sp)
+        # loop order: pixel-major
+        dflat = [xp.reshape(xp.permute_dims(c, (1, 0)), (P * self.Q,)) for c in comps]
+        h, k, l = kernels.miller_indices(self.dev, *dflat, 0, self.n_settings)
         bad = to_numpy(interpolation_out_of_range(self.grid, h, k, l)).reshape(-1)
         hits = np.flatnonzero(bad)
         if hits.size == 0:
             return None
-        return tile_start_rank * self.Q * n_set + int(hits[0])
+        return tile_start_rank * self.Q * self.n_settings + int(hits[0])
 
 
 def _rotate_components(xp: Any, v: list[Any], axis: np.ndarray, angle: Any) -> list[Any]:
@@ -557,16 +733,33 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
     threads = settings.threads or (default_threads() if backend.name == "numpy" else 1)
     if backend.name != "numpy":
         threads = 1
-    eng = _Engine(sim, backend, settings.dtype, settings.memory_mb, threads)
+    eng = _Engine(sim, backend, settings.dtype, settings.memory_mb, threads, settings.kernel)
     active = active_pixels(sim)
-    flat = np.flatnonzero(active.reshape(-1))
     det = sim.detector
-    values = np.zeros(det.spixels * det.fpixels, dtype=np.float64)
-    ppt = eng.pixels_per_tile
-    starts = list(range(0, flat.size, ppt))
+    n_pixels = det.spixels * det.fpixels
+    every = bool(active.all())
+    flat = None if every else np.flatnonzero(active.reshape(-1))
+    n_active = n_pixels if every else int(flat.size)
+    host_dtype = np.float32 if settings.dtype == "float32" else np.float64
+    values = np.zeros(n_pixels, dtype=host_dtype)
+    ppt = eng.pixels_per_tile(n_active)
+    starts = list(range(0, n_active, ppt))
+
+    def pixels(start: int) -> np.ndarray | range:
+        """The tile starting at rank ``start``: a range of the image, or active indices."""
+        stop = min(start + ppt, n_active)
+        return range(start, stop) if flat is None else flat[start:stop]
+
+    def store(start: int, vals: np.ndarray) -> None:
+        stop = min(start + ppt, n_active)
+        if flat is None:
+            values[start:stop] = vals
+        else:
+            values[flat[start:stop]] = vals
+
     if eng.grid is not None and sim.structure_factors.interpolate:
         for start in starts:
-            hit = eng.first_out_of_range(flat[start:start + ppt], start)
+            hit = eng.first_out_of_range(pixels(start), start)
             if hit is not None:
                 eng.interp_cutoff = hit
                 break
@@ -575,32 +768,33 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
     sequential = threads == 1 or (first_pending and sim.sampling.dmin > 0.0)
     if sequential or len(starts) <= 1:
         for start in starts:
-            chunk = flat[start:start + ppt]
-            vals, osum, used = eng.tile(chunk, start, first_pending)
+            vals, osum, used = eng.tile(pixels(start), start, first_pending)
             if used:
                 first_pending = False
-            values[chunk] = vals
+            store(start, vals)
             omega_sum += osum
             if progress is not None:
-                progress(start + chunk.size, flat.size)
+                progress(min(start + ppt, n_active), n_active)
     else:
         def job(i_start: tuple[int, int]) -> tuple[int, np.ndarray, float]:
             i, start = i_start
-            vals, osum, _ = eng.tile(flat[start:start + ppt], start, first_pending and i == 0)
+            vals, osum, _ = eng.tile(pixels(start), start, first_pending and i == 0)
             return start, vals, osum
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for start, vals, osum in pool.map(job, enumerate(starts)):
-                values[flat[start:start + ppt]] = vals
+                store(start, vals)
                 omega_sum += osum
                 if progress is not None:
-                    progress(min(start + ppt, flat.size), flat.size)
-    image64 = values.reshape(det.spixels, det.fpixels)
-    image = image64.astype(np.float32)
-    if not np.all(np.isfinite(image)):
+                    progress(min(start + ppt, n_active), n_active)
+    host_image = values.reshape(det.spixels, det.fpixels)
+    # the float32 engine's host image is already what nanoBragg writes: no second copy
+    image = host_image if host_image.dtype == np.float32 else host_image.astype(np.float32)
+    # a float64 sum of float32 values cannot overflow: it is finite iff every pixel is
+    if not math.isfinite(float(np.add.reduce(image, axis=None, dtype=np.float64))):
         bad = int(np.count_nonzero(~np.isfinite(image)))
         raise FloatingPointError(f"{bad} pixels are not finite (check the geometry and inputs)")
-    device_image = asarray(backend, image64, backend.dtype(settings.dtype))
+    # on NumPy the engine-precision image is the host array itself (no copy)
+    device_image = asarray(backend, host_image, backend.dtype(settings.dtype))
     return RenderResult(image=image, device_image=device_image, omega_sum=omega_sum,
-                        active=active, backend=backend)
-
+                        active=active, backend=backend, kernel=eng.kernel)
