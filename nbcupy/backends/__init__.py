@@ -40,7 +40,15 @@ class Backend:
         return getattr(self.xp, name)
 
 
+def _numpy_is_array_api() -> bool:
+    """NumPy 2.1 and later implement the Array API in the ``numpy`` namespace itself."""
+    major, minor = (int(x) for x in np.__version__.split(".")[:2])
+    return (major, minor) >= (2, 1)
+
+
 def _numpy_backend() -> Backend:
+    if _numpy_is_array_api():
+        return Backend("numpy", np)
     import array_api_compat.numpy as xnp
 
     return Backend("numpy", xnp)
@@ -95,7 +103,13 @@ def get_backend(name: str = "numpy") -> Backend:
 
 
 def array_namespace(*arrays: Any) -> Any:
-    """The Array-API namespace of ``arrays`` (NumPy arrays map to array-api-compat's NumPy)."""
+    """The Array-API namespace of ``arrays``.
+
+    NumPy arrays map to ``numpy`` itself on NumPy 2.1 and later (array-api-compat's wrapper
+    before), anything else goes through array-api-compat.
+    """
+    if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays) and _numpy_is_array_api():
+        return np
     from array_api_compat import array_namespace as _ns
 
     return _ns(*arrays)
