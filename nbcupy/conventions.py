@@ -9,8 +9,8 @@ lab frame has the beam along +x in MOSFLM; all vectors are dimensionless unit ve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 Vector = tuple[float, float, float]
 

@@ -180,9 +180,11 @@ def reciprocal_from_cell(a: float, b: float, c: float, alpha: float, beta: float
     if a_s <= 0.0 or b_s <= 0.0 or c_s <= 0.0:
         warnings.append(f"WARNING: impossible reciprocal cell lengths: {a_s:g} {b_s:g} {c_s:g}")
         a_s, b_s, c_s = (max(abs(x), DBL_MIN) for x in (a_s, b_s, c_s))
-    cos_as = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
-    cos_bs = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
-    cos_gs = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
+    ca, cb, cg = math.cos(alpha), math.cos(beta), math.cos(gamma)
+    sa, sb, sg = math.sin(alpha), math.sin(beta), math.sin(gamma)
+    cos_as = (cb * cg - ca) / (sb * sg)
+    cos_bs = (cg * ca - cb) / (sg * sa)
+    cos_gs = (ca * cb - cg) / (sa * sb)
     sin_gs = c * v_star / a_s / b_s
     sin_gs = max(-1.0, min(1.0, sin_gs))
     if cos_as * cos_as > 1.0:

@@ -34,6 +34,32 @@ def _to_numpy(a):
     return np.asarray(a)
 
 
+#: Smallest number of visited pixels for which :func:`poisson_counts_exact` uses the
+#: Numba-compiled loop (:mod:`nbcupy.noise_jit`) when Numba is installed; below it, the cost
+#: of importing Numba and loading the cached kernel (~0.3 s) exceeds the pure-Python time.
+#: The environment variable ``NBCUPY_NOISE_JIT=0`` disables the compiled loop.
+JIT_MIN_PIXELS = 262144
+
+_JIT = None  # None: not tried yet; False: unavailable; else poisson_counts_jit
+
+
+def _jit_kernel():
+    """The compiled noise loop, or None when Numba is missing or disabled (imported lazily)."""
+    global _JIT
+    if _JIT is None:
+        import os
+
+        if os.environ.get("NBCUPY_NOISE_JIT", "1").strip().lower() in ("0", "false", "no", "off"):
+            return None
+        try:
+            from .noise_jit import poisson_counts_jit
+        except ImportError:
+            _JIT = False
+        else:
+            _JIT = poisson_counts_jit
+    return _JIT or None
+
+
 def poisson_counts_exact(
     image: np.ndarray,
     rng: NanoBraggRandom,
@@ -64,13 +90,17 @@ def poisson_counts_exact(
     values (``xm + sqrt(xm) * gaussdev``, rounded to float), exactly like nanoBragg.
     """
     img = np.ascontiguousarray(_to_numpy(image), dtype=np.float32)
+    mask = None if roi is None else np.asarray(_to_numpy(roi), dtype=bool)
+    if mask is not None and mask.shape != img.shape:
+        raise ValueError(f"roi shape {mask.shape} differs from image shape {img.shape}")
+    n_visited = img.size if mask is None else int(np.count_nonzero(mask))
+    jit = _jit_kernel() if n_visited >= JIT_MIN_PIXELS else None
+    if jit is not None:  # compiled loop, identical numbers and final state
+        return jit(img, rng, stream, mask)
     out = np.zeros(img.shape, dtype=np.float64)
-    if roi is None:
+    if mask is None:
         out.reshape(-1)[:] = rng.poidev_array(img.reshape(-1), stream)
     else:
-        mask = np.asarray(_to_numpy(roi), dtype=bool)
-        if mask.shape != img.shape:
-            raise ValueError(f"roi shape {mask.shape} differs from image shape {img.shape}")
         # boolean indexing walks the array in C (row-major) order, like the C loop
         out[mask] = rng.poidev_array(img[mask], stream)
     return out

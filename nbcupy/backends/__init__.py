@@ -75,7 +75,8 @@ def _strict_backend() -> Backend:
     try:
         import array_api_strict
     except ImportError as exc:  # pragma: no cover
-        raise RuntimeError("--backend strict needs array-api-strict: pip install 'nbcupy[test]'") from exc
+        raise RuntimeError(
+            "--backend strict needs array-api-strict: pip install 'nbcupy[test]'") from exc
     return Backend("strict", array_api_strict)
 
 
