@@ -240,7 +240,9 @@ class _Engine:
         self.incident = conv(-sim.sources.directions, dt)
         self.wavelengths = conv(sim.sources.wavelengths, dt)
         self.recurrence = samp.oversample_omega or samp.oversample_polar or samp.oversample_thick
-        self.i_bg = physics.water_background(samp.water_size, sim.beam.fluence)
+        self.i_bg = physics.water_background(samp.water_size, sim.beam.fluence, sim.corrected)
+        if sim.corrected:  # added once per pixel, not once per step
+            self.i_bg *= sim.steps
         self.scale = physics.R_E_SQR * sim.beam.fluence / sim.steps
         self.interp_cutoff: int | None = None  # global order index where interpolation stops
 
@@ -607,8 +609,13 @@ class _Engine:
                 g = xp.where(skip, xp.ones_like(g), g)
             t = xp.reshape(t, (P, Q * n_set))
             g = xp.reshape(g, (P, Q * n_set))
-            rev = xp.flip(xp.cumulative_prod(xp.flip(g, axis=1), axis=1), axis=1)
-            intensity = self.i_bg * rev[:, 0] + xp.sum(t * rev, axis=1)
+            if sim.corrected:
+                # each step's term gets its own factors (nanoBragg multiplies the running
+                # sum, so earlier steps and the background get every later factor too)
+                intensity = self.i_bg * g[:, 0] + xp.sum(t * g, axis=1)
+            else:
+                rev = xp.flip(xp.cumulative_prod(xp.flip(g, axis=1), axis=1), axis=1)
+                intensity = self.i_bg * rev[:, 0] + xp.sum(t * rev, axis=1)
 
         value = intensity * self.scale
         if not samp.oversample_thick:

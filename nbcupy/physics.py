@@ -252,10 +252,16 @@ def lattice_factor_squared(shape: str, hkl: tuple[Any, Any, Any], hkl0: tuple[An
     raise ValueError(f"unknown crystal shape {shape!r}")
 
 
-def water_background(water_size: float, fluence: float) -> float:
-    """nanoBragg's water background added to every pixel before the step sum (photons/sr).
+def water_background(water_size: float, fluence: float, corrected: bool = False) -> float:
+    """Water background added to every pixel's sum before the final scale.
 
-    ``water_size`` is the water thickness in metres, ``fluence`` in photons/m^2:
-    F_w^2 r_e^2 fluence size^3 1e6 N_A / MW.
+    ``water_size`` is the water thickness in metres, ``fluence`` in photons/m^2.  nanoBragg
+    adds F_w^2 r_e^2 fluence size^3 1e6 N_A / MW (electrons^2 x r_e^2 fluence) to the sum that
+    is then multiplied by r_e^2 fluence again and divided by the steps.  With ``corrected``
+    the value is F_w^2 size^3 1e6 N_A / MW (electrons^2, the number of water molecules
+    times F_w^2), which the engine scales once by r_e^2 fluence and not by the steps.
     """
-    return (WATER_F * WATER_F * R_E_SQR * fluence * water_size ** 3 * 1e6 * AVOGADRO / WATER_MW)
+    molecules_f2 = WATER_F * WATER_F * water_size ** 3 * 1e6 * AVOGADRO / WATER_MW
+    if corrected:
+        return molecules_f2
+    return WATER_F * WATER_F * R_E_SQR * fluence * water_size ** 3 * 1e6 * AVOGADRO / WATER_MW
