@@ -632,6 +632,14 @@ _LANCZOS = (
 )
 
 
+def _normalised(a: float, b: float, c: float) -> tuple[float, float, float, float]:
+    """A matrix row divided by its length (left alone when zero), and the length."""
+    m = math.sqrt(a * a + b * b + c * c)
+    if m > 0:
+        return a / m, b / m, c / m, m
+    return a, b, c, m
+
+
 def umat2misset(umat: np.ndarray) -> tuple[float, float, float]:
     """Misset angles ``(rotx, roty, rotz)`` in radians of a rotation matrix.
 
@@ -644,21 +652,8 @@ def umat2misset(umat: np.ndarray) -> tuple[float, float, float]:
     xx, xy, xz, yx, yy, yz, zx, zy, zz = u
     sqrt = math.sqrt
 
-    mx = sqrt(xx * xx + xy * xy + xz * xz)
-    my = sqrt(yx * yx + yy * yy + yz * yz)
-    mz = sqrt(zx * zx + zy * zy + zz * zz)
-    if mx > 0:
-        xx /= mx
-        xy /= mx
-        xz /= mx
-    if my > 0:
-        yx /= my
-        yy /= my
-        yz /= my
-    if mz > 0:
-        zx /= mz
-        zy /= mz
-        zz /= mz
+    (xx, xy, xz, mx), (yx, yy, yz, my), (zx, zy, zz, mz) = (
+        _normalised(xx, xy, xz), _normalised(yx, yy, yz), _normalised(zx, zy, zz))
 
     # degenerate inputs with only one usable row: complete with unit axes
     if mx >= 0 and my <= 0 and mz <= 0:
@@ -689,21 +684,8 @@ def umat2misset(umat: np.ndarray) -> tuple[float, float, float]:
         if mz <= 0:
             zx, zy, zz = cxy
 
-    mx = sqrt(xx * xx + xy * xy + xz * xz)
-    my = sqrt(yx * yx + yy * yy + yz * yz)
-    mz = sqrt(zx * zx + zy * zy + zz * zz)
-    if mx > 0:
-        xx /= mx
-        xy /= mx
-        xz /= mx
-    if my > 0:
-        yx /= my
-        yy /= my
-        yz /= my
-    if mz > 0:
-        zx /= mz
-        zy /= mz
-        zz /= mz
+    (xx, xy, xz, mx), (yx, yy, yz, my), (zx, zy, zz, mz) = (
+        _normalised(xx, xy, xz), _normalised(yx, yy, yz), _normalised(zx, zy, zz))
 
     if zx * zx < 1.0:
         rotx = math.atan2(zy, zz)
