@@ -35,12 +35,16 @@ def _to_numpy(a):
 
 
 #: Smallest number of visited pixels for which :func:`poisson_counts_exact` uses the
-#: Numba-compiled loop (:mod:`nbcupy.noise_jit`) when Numba is installed; below it, the cost
-#: of importing Numba and loading the cached kernel (~0.3 s) exceeds the pure-Python time.
+#: Numba-compiled loop (:mod:`nbcupy.noise_jit`, when Numba is installed) in a process that
+#: has not loaded it yet: importing Numba and loading the cached kernel costs ~0.5 s, about
+#: what the pure-Python loop needs for 1.4 million dim pixels.
+JIT_MIN_PIXELS = 1_500_000
+#: The same threshold once the compiled loop has run in this process (its calls are cheap).
+JIT_WARM_MIN_PIXELS = 4096
 #: The environment variable ``NBCUPY_NOISE_JIT=0`` disables the compiled loop.
-JIT_MIN_PIXELS = 262144
 
 _JIT = None  # None: not tried yet; False: unavailable; else poisson_counts_jit
+_JIT_WARM = False  # True once the compiled loop has run in this process
 
 
 def _jit_kernel():
@@ -89,14 +93,18 @@ def poisson_counts_exact(
     (slow index outer, fast index inner), 0 elsewhere.  Means above 1e6 give non-integer
     values (``xm + sqrt(xm) * gaussdev``, rounded to float), exactly like nanoBragg.
     """
+    global _JIT_WARM
     img = np.ascontiguousarray(_to_numpy(image), dtype=np.float32)
     mask = None if roi is None else np.asarray(_to_numpy(roi), dtype=bool)
     if mask is not None and mask.shape != img.shape:
         raise ValueError(f"roi shape {mask.shape} differs from image shape {img.shape}")
     n_visited = img.size if mask is None else int(np.count_nonzero(mask))
-    jit = _jit_kernel() if n_visited >= JIT_MIN_PIXELS else None
+    threshold = JIT_WARM_MIN_PIXELS if _JIT_WARM else JIT_MIN_PIXELS
+    jit = _jit_kernel() if n_visited >= threshold else None
     if jit is not None:  # compiled loop, identical numbers and final state
-        return jit(img, rng, stream, mask)
+        out = jit(img, rng, stream, mask)
+        _JIT_WARM = True
+        return out
     out = np.zeros(img.shape, dtype=np.float64)
     if mask is None:
         out.reshape(-1)[:] = rng.poidev_array(img.reshape(-1), stream)
