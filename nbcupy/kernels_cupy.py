@@ -61,10 +61,15 @@ __device__ __forceinline__ REAL nb_grating2(REAL f, REAL n)
     return r * r;
 }
 
-/* 3 (sin x / x - cos x) / x^2, 1 at x = 0 */
+/* 3 (sin x / x - cos x) / x^2; its Taylor series near 0, as physics.sinc3 */
 __device__ __forceinline__ REAL nb_sinc3(REAL x)
 {
-    if (x == (REAL)0) return (REAL)1;
+    const REAL limit = sizeof(REAL) == 8 ? (REAL)0.01 : (REAL)0.3;
+    if (fabs((double)x) < (double)limit) {
+        REAL x2 = x * x;
+        return (REAL)1 - x2 * ((REAL)(1.0 / 10.0)
+                               - x2 * ((REAL)(1.0 / 280.0) - x2 / (REAL)15120));
+    }
     return (REAL)3 * (R_SIN(x) / x - R_COS(x)) / (x * x);
 }
 
