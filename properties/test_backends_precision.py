@@ -17,7 +17,6 @@ bound relative to the float64 total.  Measured errors are about 1/15 of this bou
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
