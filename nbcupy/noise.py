@@ -126,23 +126,31 @@ def noise_image_uint16(counts: np.ndarray, adc: float, roi) -> tuple[np.ndarray,
     ``counts`` over the visited pixels, accumulated sequentially in double precision in C
     order (the number nanoBragg prints with ``%.0f``).
     """
+    from nbcupy.stats import _seq_sum
+
     c = np.asarray(_to_numpy(counts), dtype=np.float64)
-    if roi is None:
-        mask = np.ones(c.shape, dtype=bool)
-    else:
-        mask = np.asarray(_to_numpy(roi), dtype=bool)
-    vals = c[mask]
-    total = float(np.cumsum(vals)[-1]) if vals.size else 0.0  # sequential, like the C sum
-    test = vals + float(adc)
-    over = test > 65535.0
-    overloads = int(np.count_nonzero(over))
-    test = np.where(over, 65535.0, test)
-    with np.errstate(invalid="ignore"):
-        t = np.trunc(test)
-        ok = np.isfinite(t) & (t >= -2147483648.0) & (t <= 2147483647.0)
-        as_int = np.where(ok, t, -2147483648.0).astype(np.int64)  # cvttsd2si "indefinite"
+    everything = roi is None or bool(np.asarray(_to_numpy(roi), dtype=bool).all())
+    mask = None if everything else np.asarray(_to_numpy(roi), dtype=bool)
+    vals = c.reshape(-1) if mask is None else c[mask]
+    total = _seq_sum(vals)  # sequential, like the C sum
+    converted = np.empty(vals.size, dtype=np.uint16)
+    overloads = 0
+    step = 1 << 18
+    for start in range(0, vals.size, step):  # bounded temporaries for large images
+        test = vals[start:start + step] + float(adc)
+        over = test > 65535.0
+        overloads += int(np.count_nonzero(over))
+        test[over] = 65535.0
+        with np.errstate(invalid="ignore"):
+            np.trunc(test, out=test)
+            ok = np.isfinite(test) & (test >= -2147483648.0) & (test <= 2147483647.0)
+            if not ok.all():
+                test[~ok] = -2147483648.0  # cvttsd2si's "integer indefinite"
+        converted[start:start + step] = (test.astype(np.int64) & 0xFFFF).astype(np.uint16)
+    if mask is None:
+        return converted.reshape(c.shape), total, overloads
     out = np.zeros(c.shape, dtype=np.uint16)
-    out[mask] = (as_int & 0xFFFF).astype(np.uint16)
+    out[mask] = converted
     return out, total, overloads
 
 
