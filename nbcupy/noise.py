@@ -106,11 +106,17 @@ def poisson_counts_exact(
         _JIT_WARM = True
         return out
     out = np.zeros(img.shape, dtype=np.float64)
+    # boolean indexing walks the array in C (row-major) order, like the C loop; the draws are
+    # made in chunks (the generator state carries over exactly) to bound the temporaries
+    means = img.reshape(-1) if mask is None else img[mask]
+    counts = np.empty(means.size, dtype=np.float64)
+    step = 1 << 18
+    for start in range(0, means.size, step):
+        counts[start:start + step] = rng.poidev_array(means[start:start + step], stream)
     if mask is None:
-        out.reshape(-1)[:] = rng.poidev_array(img.reshape(-1), stream)
+        out.reshape(-1)[:] = counts
     else:
-        # boolean indexing walks the array in C (row-major) order, like the C loop
-        out[mask] = rng.poidev_array(img[mask], stream)
+        out[mask] = counts
     return out
 
 
