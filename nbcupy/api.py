@@ -103,11 +103,10 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
 
 
 def _roi_array(sim: Simulation) -> np.ndarray:
-    det = sim.detector
-    fmin, fmax, smin, smax = sim.sampling.roi
-    f = np.arange(det.fpixels)[None, :]
-    s = np.arange(det.spixels)[:, None]
-    return (f >= fmin) & (f <= fmax) & (s >= smin) & (s <= smax)
+    """(spixels, fpixels) bool: the ROI pixels (inclusive bounds), masked or not."""
+    from nbcupy.outputs import roi_mask
+
+    return roi_mask(sim.detector.fpixels, sim.detector.spixels, *sim.sampling.roi)
 
 
 def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,

@@ -709,11 +709,10 @@ def _rotate_components(xp: Any, v: list[Any], axis: np.ndarray, angle: Any) -> l
 
 def active_pixels(sim: Simulation) -> np.ndarray:
     """(spixels, fpixels) bool: pixels inside the ROI (inclusive bounds) and not masked."""
+    from nbcupy.outputs import roi_mask
+
     det, samp = sim.detector, sim.sampling
-    s = np.arange(det.spixels)[:, None]
-    f = np.arange(det.fpixels)[None, :]
-    fmin, fmax, smin, smax = samp.roi
-    active = (f >= fmin) & (f <= fmax) & (s >= smin) & (s <= smax)
+    active = roi_mask(det.fpixels, det.spixels, *samp.roi)
     if samp.mask is not None:
         active = active & samp.mask
     return active

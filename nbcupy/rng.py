@@ -666,11 +666,8 @@ def umat2misset(umat: np.ndarray) -> tuple[float, float, float]:
         xx, xy, xz = 1.0, 0.0, 0.0
         yx, yy, yz = 0.0, 1.0, 0.0
 
-    def unit(a, b, c):
-        m = sqrt(a * a + b * b + c * c)
-        if m > 0:
-            return a / m, b / m, c / m
-        return a, b, c
+    def unit(a: float, b: float, c: float) -> tuple[float, float, float]:
+        return _normalised(a, b, c)[:3]
 
     for _ in range(2):
         # cross products of row pairs, used to replace missing rows (done twice, as in C)
