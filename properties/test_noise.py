@@ -78,6 +78,11 @@ def test_counts_have_the_mean_and_variance_of_the_float_image(image, seed, path)
     z1 = float((c - lam).sum()) / math.sqrt(float(lam.sum()))
     assert abs(z1) <= Z_MAX, f"mean off by {z1:.2f} sigma"
     bright = lam >= 0.5
+    if path == "exact":
+        # nanoBragg's rejection sampler works in single precision: its log-probabilities
+        # (~ mean x log(mean)) are rounded to float32, which inflates the variance for large
+        # means (measured: +0.4 % at 1e4, +1.4 % at 4e5); the statistic holds below 1e4
+        bright &= lam <= 1e4
     if np.count_nonzero(bright) >= 500:
         r2 = (c[bright] - lam[bright]) ** 2 / lam[bright]
         z2 = float((r2 - 1).sum()) / math.sqrt(float((2 + 1 / lam[bright]).sum()))
