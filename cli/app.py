@@ -2,44 +2,43 @@
 
 ``nbcupy <nanoBragg flags>`` behaves like ``nanoBragg <same flags>``.  Typer handles nbcupy's
 own double-dash options; nanoBragg's single-dash flags are passed through to the exact parser
-in :mod:`nbcupy.flags`.  Errors the user can fix are printed as one line and exit with 2.
+in :mod:`nbcupy.flags`.  A command line made only of nanoBragg flags (the common case, and
+every existing nanoBragg script) is handed to that parser directly, without loading Typer,
+which keeps the start-up of short runs small.  Errors the user can fix are printed as one line
+and exit with 2.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-import typer
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+HELP_WORDS = ("-h", "-help")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                               "help_option_names": []})
-def nbcupy(
-    ctx: typer.Context,
-    backend: str = typer.Option("numpy", "--backend", help="numpy, cupy or auto"),
-    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
-    memory_mb: float = typer.Option(0.0, "--memory-mb", help="engine memory budget (MiB)"),
-    threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
-    noise: str = typer.Option("exact", "--noise", help="exact (nanoBragg's) or fast"),
-    corrected: bool = typer.Option(False, "--corrected", help="correct nanoBragg's defects"),
-    show_help: bool = typer.Option(False, "--help", is_eager=True),
-) -> None:
-    """Simulate a diffraction image with nanoBragg's flags."""
-    from nbcupy.flags import help_text
+def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
+            memory_mb: float = 0.0, threads: int = 0, noise: str = "exact",
+            corrected: bool = False, show_help: bool = False) -> int:
+    """Run nbcupy on nanoBragg flags ``argv`` with nbcupy's options; return the exit status.
 
-    argv = list(ctx.args)
+    Prints the help for ``-h``/``-help``/``--help`` (status 0) or an empty command line
+    (status 2), and one ``error:`` line on stderr for anything the user can fix (status 2).
+    """
+    argv = list(argv)
     # single-dash help words are taken here: click would read "-h" inside nanoBragg flags
-    show_help = show_help or any(a in ("-h", "-help") for a in argv)
+    show_help = show_help or any(a in HELP_WORDS for a in argv)
     if show_help or not argv:
-        typer.echo(help_text())
-        raise typer.Exit(0 if show_help else 2)
-    _check_choice("--backend", backend, ("numpy", "cupy", "auto"))
-    _check_choice("--dtype", dtype, ("float64", "float32"))
-    _check_choice("--noise", noise, ("exact", "fast"))
+        from nbcupy.flags import help_text
+
+        print(help_text())
+        return 0 if show_help else 2
+    for option, value, choices in (("--backend", backend, ("numpy", "cupy", "auto")),
+                                   ("--dtype", dtype, ("float64", "float32")),
+                                   ("--noise", noise, ("exact", "fast"))):
+        if value not in choices:
+            return _fail(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
     if memory_mb < 0 or threads < 0:
-        _fail("--memory-mb and --threads must not be negative")
+        return _fail("--memory-mb and --threads must not be negative")
 
     from nbcupy.api import run
     from nbcupy.errors import NbcupyError
@@ -48,27 +47,85 @@ def nbcupy(
         run(argv, backend=backend, dtype=dtype, memory_mb=memory_mb or None, threads=threads,
             noise=noise, corrected=corrected)
     except NbcupyError as exc:
-        _fail(str(exc))
+        return _fail(str(exc))
     except BrokenPipeError:  # output piped into a program that stopped reading
         sys.stderr.close()
-        raise typer.Exit(0) from None
+        return 0
     except (RuntimeError, FloatingPointError, MemoryError, OSError) as exc:
-        _fail(f"{type(exc).__name__}: {exc}")
+        return _fail(f"{type(exc).__name__}: {exc}")
+    return 0
 
 
-def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+#: nbcupy's own options: name -> (keyword of :func:`execute`, converter); flags take no value.
+_OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
+            "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
+            "--noise": ("noise", str)}
+_SWITCHES = {"--corrected": "corrected"}
 
 
-def main() -> None:
-    """Console entry point."""
-    app(prog_name="nbcupy")
+def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
+    """Separate nbcupy's double-dash options from nanoBragg's flags without Typer.
+
+    Returns (nanoBragg flags, keyword arguments for :func:`execute`), or None when the
+    command line has anything else starting with ``--`` (``--help``, an unknown option):
+    those go through the Typer application.  A missing or malformed value is a ValueError
+    with a one-line message.
+    """
+    rest: list[str] = []
+    kwargs: dict = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            rest.append(arg)
+            i += 1
+            continue
+        name, eq, value = arg.partition("=")
+        if name in _SWITCHES and not eq:
+            kwargs[_SWITCHES[name]] = True
+            i += 1
+            continue
+        if name not in _OPTIONS:
+            return None
+        if not eq:
+            if i + 1 >= len(argv):
+                raise ValueError(f"{name} needs a value")
+            value = argv[i + 1]
+            i += 1
+        key, convert = _OPTIONS[name]
+        try:
+            kwargs[key] = convert(value)
+        except ValueError:
+            kind = "an integer" if convert is int else "a number" if convert is float else ""
+            raise ValueError(f"{name}: expected {kind}, got {value!r}") from None
+        i += 1
+    return rest, kwargs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point.
+
+    nanoBragg's flags and nbcupy's options in their plain forms are handled directly: loading
+    Typer (and what it imports) would cost more than a small simulation.  Anything else that
+    starts with ``--`` goes through the Typer application (help, errors, other spellings).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        split = _split_options(argv)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if split is not None:
+        rest, kwargs = split
+        return execute(rest, **kwargs)
+    from nbcupy.cli.options import app
+
+    app(args=argv, prog_name="nbcupy")
+    return 0
 
 
 if __name__ == "__main__":

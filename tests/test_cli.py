@@ -155,11 +155,46 @@ def test_malformed_hkl_line_names_file_and_line(tmp_path, bad_line):
 
 
 @pytest.mark.parametrize("option,value", [("--backend", "bogus"), ("--dtype", "float16"),
-                                          ("--noise", "loud")])
+                                          ("--noise", "loud"), ("--threads", "two"),
+                                          ("--memory-mb", "lots")])
 def test_bad_nbcupy_option(tmp_path, option, value):
     proc = nbcupy(*BASE, option, value, cwd=tmp_path)
     assert_one_line_error(proc, option, value)
     assert no_outputs(tmp_path) == []
+
+
+def test_nbcupy_option_without_value(tmp_path):
+    proc = nbcupy(*BASE, "--threads", cwd=tmp_path)
+    assert_one_line_error(proc, "--threads", "value")
+    assert no_outputs(tmp_path) == []
+
+
+def test_nanobragg_flags_run_without_typer(tmp_path):
+    """Plain nanoBragg command lines (and nbcupy's options in their plain forms) do not load
+    Typer: its imports cost more than a small simulation."""
+    code = ("import sys; from nbcupy.cli.app import main; "
+            "status = main(sys.argv[1:]); "
+            "print('TYPER' if 'typer' in sys.modules else 'NO-TYPER'); sys.exit(status)")
+    for extra in ([], ["--dtype", "float32", "--threads=1", "--corrected"]):
+        proc = subprocess.run([sys.executable, "-c", code, *BASE, "-nonoise", *extra],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.rstrip().endswith("NO-TYPER"), proc.stdout[-200:]
+
+
+def test_option_spellings_give_the_same_image(tmp_path):
+    """``--opt value``, ``--opt=value`` and the Typer path (taken here because of an
+    unusual spelling elsewhere on the line) run the same simulation."""
+    images = []
+    for i, opts in enumerate((["--dtype", "float32", "--threads", "1"],
+                              ["--dtype=float32", "--threads=1"],
+                              ["--dtype", "float32", "--threads", "1", "--", ])):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        proc = nbcupy(*BASE, "-nonoise", *opts, cwd=folder)
+        assert proc.returncode == 0, proc.stderr
+        images.append(read_float(folder / "floatimage.bin"))
+    assert np.array_equal(images[0], images[1]) and np.array_equal(images[0], images[2])
 
 
 # --------------------------------------------------------------------------------------

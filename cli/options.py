@@ -1,0 +1,32 @@
+"""The Typer application for command lines that use nbcupy's own double-dash options.
+
+:func:`nbcupy.cli.app.main` loads it only when such an option is present; everything else
+(nanoBragg's single-dash flags) is passed through to :func:`nbcupy.cli.app.execute`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from nbcupy.cli.app import execute
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
+def nbcupy(
+    ctx: typer.Context,
+    backend: str = typer.Option("numpy", "--backend", help="numpy, cupy or auto"),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32"),
+    memory_mb: float = typer.Option(0.0, "--memory-mb", help="engine memory budget (MiB)"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
+    noise: str = typer.Option("exact", "--noise", help="exact (nanoBragg's) or fast"),
+    corrected: bool = typer.Option(False, "--corrected", help="correct nanoBragg's defects"),
+    show_help: bool = typer.Option(False, "--help", is_eager=True),
+) -> None:
+    """Simulate a diffraction image with nanoBragg's flags."""
+    status = execute(ctx.args, backend=backend, dtype=dtype, memory_mb=memory_mb,
+                     threads=threads, noise=noise, corrected=corrected, show_help=show_help)
+    if status:
+        raise typer.Exit(status)
