@@ -102,11 +102,19 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
                             notes=notes, rng=rng)
 
 
-def _roi_array(sim: Simulation) -> np.ndarray:
-    """(spixels, fpixels) bool: the ROI pixels (inclusive bounds), masked or not."""
+def _roi_array(sim: Simulation) -> np.ndarray | None:
+    """(spixels, fpixels) bool: the ROI pixels (inclusive bounds), masked or not; None when
+    the ROI is the whole detector."""
     from nbcupy.outputs import roi_mask
 
-    return roi_mask(sim.detector.fpixels, sim.detector.spixels, *sim.sampling.roi)
+    det = sim.detector
+    if sim.sampling.roi is None:
+        return None
+    xmin, xmax, ymin, ymax = sim.sampling.roi
+    if (xmin <= 0 and ymin <= 0 and (xmax is None or xmax >= det.fpixels - 1)
+            and (ymax is None or ymax >= det.spixels - 1)):
+        return None
+    return roi_mask(det.fpixels, det.spixels, xmin, xmax, ymin, ymax)
 
 
 def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,
@@ -159,7 +167,8 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
             seed = abs(int(res.report.noise_seed))
             counts = np.asarray(to_numpy(nz.poisson_counts_fast(res.image, xp, seed)),
                                 dtype=np.float64)
-            counts = np.where(roi, counts, 0.0)
+            if roi is not None:
+                counts = np.where(roi, counts, 0.0)
         else:
             counts = nz.poisson_counts_exact(img, res.rng, SeedStream(res.report.noise_seed),
                                              roi)

@@ -62,13 +62,25 @@ def auto_pgm_scale(rmsd: float, intfile_scale: float) -> float:
     return 250.0 / (5.0 * rmsd) if rmsd > 0.0 else intfile_scale
 
 
-def _as_roi(roi: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+def _as_roi(roi: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The ROI as a bool array of ``shape``, or None when it covers every pixel."""
     if roi is None:
-        return np.ones(shape, dtype=bool)
+        return None
     roi = np.asarray(roi, dtype=bool)
     if roi.shape != shape:
         raise ValueError(f"roi shape {roi.shape} does not match image shape {shape}")
-    return roi
+    return None if roi.all() else roi
+
+
+#: Pixels converted per block by :func:`int_image` and :func:`pgm_image` (their float64
+#: scratch stays in the core's cache instead of spanning the whole image).
+_BLOCK_PIXELS = 1 << 15
+
+
+def _blocks(size: int):
+    """(start, stop) ranges of at most ``_BLOCK_PIXELS`` covering ``range(size)``."""
+    for start in range(0, size, _BLOCK_PIXELS):
+        yield start, min(size, start + _BLOCK_PIXELS)
 
 
 def int_image(
@@ -86,18 +98,24 @@ def int_image(
     """
     img = to_host(float_image_f32).astype(np.float32, copy=False)
     inside = _as_roi(None if roi is None else to_host(roi), img.shape)
-    v = img.astype(np.float64)
-    v *= float(scale)
-    v += float(adc)
-    np.clip(v, 0.0, 65535.0, out=v)  # NaN stays NaN
-    v += 0.5
-    rounded = v.astype(np.float32)
-    np.floor(rounded, out=rounded)
-    bad = np.isnan(rounded)
-    if bad.any():
-        rounded[bad] = 0.0
-    out = rounded.astype(np.uint16)
-    if not inside.all():
+    flat = np.ascontiguousarray(img).reshape(-1)
+    out = np.empty(flat.size, dtype=np.uint16)
+    v = np.empty(min(flat.size, _BLOCK_PIXELS), dtype=np.float64)
+    r = np.empty(v.size, dtype=np.float32)
+    scale, adc = float(scale), float(adc)
+    for start, stop in _blocks(flat.size):
+        n = stop - start
+        vb, rb = v[:n], r[:n]
+        np.multiply(flat[start:stop], scale, out=vb, dtype=np.float64)
+        vb += adc
+        np.clip(vb, 0.0, 65535.0, out=vb)  # NaN stays NaN
+        vb += 0.5
+        rb[...] = vb  # rounded to float32, as C passes it to floorf
+        np.floor(rb, out=rb)
+        np.nan_to_num(rb, copy=False, nan=0.0)
+        out[start:stop] = rb
+    out = out.reshape(img.shape)
+    if inside is not None:
         out[~inside] = 0
     return out
 
@@ -116,15 +134,21 @@ def pgm_image(
     """
     img = to_host(float_image_f32).astype(np.float32, copy=False)
     inside = _as_roi(None if roi is None else to_host(roi), img.shape)
-    v = img.astype(np.float64)
-    v *= float(pgm_scale)
-    np.minimum(v, 255.0, out=v)
-    if bool(np.all(v >= 0.0)):  # the usual case: a plain truncation (no NaN, no negatives)
-        out = v.astype(np.uint8)
-    else:
-        ok = v >= -(2.0**31)  # False for NaN
-        t = np.trunc(np.where(ok, v, 0.0)).astype(np.int64)
-        out = (t & 0xFF).astype(np.uint8)
-    if not inside.all():
+    flat = np.ascontiguousarray(img).reshape(-1)
+    out = np.empty(flat.size, dtype=np.uint8)
+    v = np.empty(min(flat.size, _BLOCK_PIXELS), dtype=np.float64)
+    scale = float(pgm_scale)
+    for start, stop in _blocks(flat.size):
+        vb = v[:stop - start]
+        np.multiply(flat[start:stop], scale, out=vb, dtype=np.float64)
+        np.minimum(vb, 255.0, out=vb)
+        if bool(vb.min(initial=0.0) >= 0.0):  # the usual case: plain truncation (no NaN)
+            out[start:stop] = vb
+        else:
+            ok = vb >= -(2.0**31)  # False for NaN
+            t = np.trunc(np.where(ok, vb, 0.0)).astype(np.int64)
+            out[start:stop] = (t & 0xFF).astype(np.uint8)
+    out = out.reshape(img.shape)
+    if inside is not None:
         out[~inside] = 0
     return out

@@ -76,7 +76,7 @@ def last_subpixel_coordinate(index: int, pixel_size_m: float, oversample: int) -
     return sub * float(index * oversample + oversample - 1) + sub / 2.0
 
 
-_SEQ_CHUNK = 1 << 17
+_SEQ_CHUNK = 1 << 15
 
 
 def _seq_sum(values: np.ndarray, square: bool = False, center: float | None = None) -> float:
@@ -129,15 +129,22 @@ def image_statistics(
     """
     img = to_host(image_f32).astype(np.float32, copy=False)
     shape = img.shape
-    inside = np.ones(shape, dtype=bool) if roi is None else to_host(roi).astype(bool)
-    skipped = np.zeros(shape, dtype=bool) if mask is None else to_host(mask).astype(bool)
-    if inside.shape != shape or skipped.shape != shape:
-        raise ValueError("roi and mask must have the image's shape")
-    visited = inside & ~skipped
-    everything = bool(visited.all())
+    inside = None if roi is None else to_host(roi).astype(bool, copy=False)
+    skipped = None if mask is None else to_host(mask).astype(bool, copy=False)
+    for a in (inside, skipped):
+        if a is not None and a.shape != shape:
+            raise ValueError("roi and mask must have the image's shape")
+    if inside is not None and bool(inside.all()):
+        inside = None
+    if skipped is not None and not bool(skipped.any()):
+        skipped = None
+    if skipped is None:
+        visited = inside
+    else:
+        visited = ~skipped if inside is None else inside & ~skipped
 
     # boolean indexing keeps row-major order; the whole image needs no copy
-    vals = img.reshape(-1) if everything else img[visited]
+    vals = img.reshape(-1) if visited is None else img[visited]
     n = int(vals.size)
 
     max_I = 0.0
@@ -150,7 +157,8 @@ def image_statistics(
             k = int(np.argmax(np.where(np.isnan(vals), -np.inf, vals)))
         if float(vals[k]) > 0.0:
             max_I = float(vals[k])
-            s, f = divmod(int(np.flatnonzero(visited.ravel())[k]), shape[1])
+            flat_k = k if visited is None else int(np.flatnonzero(visited.ravel())[k])
+            s, f = divmod(flat_k, shape[1])
             where = (s, f)
             max_x = last_subpixel_coordinate(where[1], pixel_size_m, oversample)
             max_y = last_subpixel_coordinate(where[0], pixel_size_m, oversample)
@@ -162,7 +170,7 @@ def image_statistics(
     n_rms = n_mean if n_mean > 1 else 2
     rms = math.sqrt(total_sq / (n_rms - 1))
 
-    roi_vals = img.reshape(-1) if bool(inside.all()) else img[inside]
+    roi_vals = img.reshape(-1) if inside is None else img[inside]
     m = int(roi_vals.size)
     total_dev = _seq_sum(roi_vals, center=mean)
     m_rmsd = m if m > 1 else 2
