@@ -444,9 +444,17 @@ class _Engine:
         """Render the pixels ``flat_pixels`` (row-major indices, an array or a range);
         returns their values (host array in the engine's precision), their solid-angle sum
         and whether the first-pass rule was used."""
-        fp, sp, P = self._pixel_coordinates(flat_pixels)
         if self.flat_geometry is not None:
-            return self._tile_fast(None, None, P, first_pass, self.flat_geometry(fp, sp))
+            fpixels = self.sim.detector.fpixels
+            P = len(flat_pixels)
+            if (isinstance(flat_pixels, range) and flat_pixels.start % fpixels == 0
+                    and P % fpixels == 0):  # whole rows: positions by broadcasting
+                flat = self.flat_geometry.rows(flat_pixels.start // fpixels, P // fpixels,
+                                               fpixels)
+            else:
+                flat = self.flat_geometry(*self._pixel_coordinates(flat_pixels)[:2])
+            return self._tile_fast(None, None, P, first_pass, flat)
+        fp, sp, P = self._pixel_coordinates(flat_pixels)
         comps, air = self._sample_geometry(fp, sp)
         samp = self.sim.sampling
         interpolating = self.grid is not None and self.sim.structure_factors.interpolate
@@ -497,6 +505,15 @@ class _Engine:
             acc, used_first = self._first_pass_plain(acc, dflat, None, P, None)
         if Q > 1:
             acc = xp.sum(xp.reshape(acc, (Q, P)), axis=0)
+        if self.kernel == "numpy-fused":
+            # acc is this tile's own array: the same products, in place
+            if self.i_bg != 0.0:  # acc >= +0, so adding zero would change nothing
+                np.add(acc, self.i_bg, out=acc)
+            np.multiply(acc, self.scale, out=acc)
+            for factor in (capture_last, polar_first, omega):
+                if factor is not None:
+                    np.multiply(acc, factor, out=acc)
+            return acc, float(np.add.reduce(omega)) * Q, used_first
         value = (acc + self.i_bg) * self.scale
         if capture_last is not None:
             value = value * capture_last
@@ -749,6 +766,8 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
     host_dtype = np.float32 if settings.dtype == "float32" else np.float64
     values = np.zeros(n_pixels, dtype=host_dtype)
     ppt = eng.pixels_per_tile(n_active)
+    if every and eng.flat_geometry is not None and ppt > det.fpixels:
+        ppt -= ppt % det.fpixels  # whole rows, whose positions the flat geometry broadcasts
     starts = list(range(0, n_active, ppt))
 
     def pixels(start: int) -> np.ndarray | range:

@@ -92,16 +92,19 @@ class NumpySettingsSum:
     # -- the sum --------------------------------------------------------------------------
     def __call__(self, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
         n = dx.shape[0]
-        acc = np.zeros(n, dtype=self.dtype)
+        acc = np.empty(n, dtype=self.dtype)
         buf = self._scratch()
         with np.errstate(invalid="ignore", divide="ignore"):
-            for start, stop in self.chunks:
+            for i, (start, stop) in enumerate(self.chunks):
                 width = stop - start
                 cols = max(1, self.block // width)
                 for c0 in range(0, n, cols):
                     c1 = min(n, c0 + cols)
                     colsum = self._block(dx[c0:c1], dy[c0:c1], dz[c0:c1], start, stop, buf)
-                    np.add(acc[c0:c1], colsum, out=acc[c0:c1])
+                    if i == 0:  # 0 + colsum is colsum: every term is >= +0 (or NaN)
+                        np.copyto(acc[c0:c1], colsum)
+                    else:
+                        np.add(acc[c0:c1], colsum, out=acc[c0:c1])
         if self.terms.constant_F:
             np.multiply(acc, self.terms.default_F * self.terms.default_F, out=acc)
         return acc
@@ -263,6 +266,32 @@ class NumpyFlatGeometry:
             np.multiply(s, self.sdet[c], out=t)
             np.add(v, t, out=v)
             np.add(v, self.pix0[c], out=v)
+        return self._finish(comps, b)
+
+    def rows(self, row0: int, nrows: int, fpixels: int) -> tuple[np.ndarray, ...]:
+        """Like calling the object on every pixel of rows ``row0 .. row0 + nrows - 1`` (whole
+        rows of ``fpixels`` pixels, row-major): the same numbers, but the fast and slow terms
+        of the position are formed once per column and once per row and added by
+        broadcasting."""
+        n = nrows * fpixels
+        b = self._scratch(n)
+        sub, dt = self.sub, self.dtype
+        f = np.arange(fpixels, dtype=np.float64).astype(dt)
+        s = np.arange(row0, row0 + nrows, dtype=np.float64).astype(dt)
+        f = np.add(np.multiply(f, sub), sub / 2.0)
+        s = np.add(np.multiply(s, sub), sub / 2.0)
+        comps = (b["x"], b["y"], b["z"])
+        for c, v in enumerate(comps):
+            grid = v.reshape(nrows, fpixels)
+            np.add(np.multiply(f, self.fdet[c])[None, :], np.multiply(s, self.sdet[c])[:, None],
+                   out=grid)
+            np.add(v, self.pix0[c], out=v)
+        return self._finish(comps, b)
+
+    def _finish(self, comps: tuple[np.ndarray, ...],
+                b: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        """Directions, air paths, solid angles and polarization from the positions."""
+        t = b["t"]
         x, y, z = comps
         air = b["air"]
         np.multiply(x, x, out=air)

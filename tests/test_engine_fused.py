@@ -89,6 +89,23 @@ def test_numpy_fused_is_bit_identical_to_plain(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("extra", ["", "-polar 0.8", "-point_pixel -twotheta 20"])
+def test_flat_geometry_rows_match_pixel_by_pixel(extra, dtype):
+    # whole-row tiles form positions by broadcasting: exactly the per-pixel numbers
+    sim = _simulation(f"-oversample 1 {extra}")
+    geo = _Engine(sim, get_backend("numpy"), dtype, 256.0, 1).flat_geometry
+    fpixels = sim.detector.fpixels
+    rows = [None if a is None else a.copy() for a in geo.rows(3, 5, fpixels)]
+    flat = np.arange(3 * fpixels, 8 * fpixels)
+    fast = (flat % fpixels).astype(dtype)
+    slow = (flat // fpixels).astype(dtype)
+    for a, b in zip(rows, geo(fast, slow), strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == np.dtype(dtype) and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_numpy_fused_matches_array_api_strict(dtype):
     pytest.importorskip("array_api_strict")
     sim = _simulation(FEATURES["mosaic_phi0"] + " -polar 0.8")
