@@ -4,6 +4,10 @@ A file is first written under a temporary name in the destination folder and
 only renamed onto its final name (``os.replace``) once it is complete, so a
 reader never sees a half-written file and a failure leaves any previous file
 of that name untouched.
+
+The data are not forced to the disk (no ``fsync``): like nanoBragg's own output, a file is
+as durable as the operating system's page cache makes it.  Syncing every image cost more than
+a small simulation on a local disk, and far more on network file systems.
 """
 
 from __future__ import annotations
@@ -55,8 +59,6 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             mode = os.stat(path).st_mode & 0o7777
         except OSError:
@@ -72,7 +74,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_open`).
 
     Any ``OSError`` (including one while writing, e.g. a full disk) becomes a

@@ -24,7 +24,7 @@ def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """
     img = image.get() if hasattr(image, "get") and not isinstance(image, np.ndarray) else image
     img = np.asarray(img)
-    atomic_write(path, np.ascontiguousarray(img, dtype="<f4").tobytes())
+    atomic_write(path, np.ascontiguousarray(img, dtype="<f4").reshape(-1).data)
 
 
 def read_float_image(path: str | os.PathLike[str], fpixels: int, spixels: int) -> np.ndarray:
