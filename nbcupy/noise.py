@@ -4,7 +4,10 @@ Two paths are offered:
 
 * :func:`poisson_counts_exact` reproduces nanoBragg's noise image bit for bit: it visits the
   pixels in the same order as the C noise loop and draws every deviate with nanoBragg's own
-  ``poidev``/``ran1`` (see :mod:`nbcupy.rng`).  It runs on the CPU, one pixel after the other.
+  ``poidev``/``ran1`` (see :mod:`nbcupy.rng`).  It runs on the CPU, one pixel after the other:
+  in the compiled C extension :mod:`nbcupy._sequential` (through
+  :mod:`nbcupy.noise_compiled`) when it was built at installation, else in pure Python.  Both
+  give the same numbers and leave the generator in the same state.
 * :func:`poisson_counts_fast` draws the same distribution with the array library's own
   generator (NumPy or CuPy), fully vectorised.  It is statistically equivalent but NOT
   bit-compatible with nanoBragg, and its numbers depend on the library and its version.
@@ -14,6 +17,8 @@ to its noise SMV image, together with the photon total and overload count it pri
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -34,34 +39,30 @@ def _to_numpy(a):
     return np.asarray(a)
 
 
-#: Smallest number of visited pixels for which :func:`poisson_counts_exact` uses the
-#: Numba-compiled loop (:mod:`nbcupy.noise_jit`, when Numba is installed) in a process that
-#: has not loaded it yet: importing Numba and loading the cached kernel costs ~0.5 s, about
-#: what the pure-Python loop needs for 1.4 million dim pixels.
-JIT_MIN_PIXELS = 1_500_000
-#: The same threshold once the compiled loop has run in this process (its calls are cheap).
-JIT_WARM_MIN_PIXELS = 4096
-#: The environment variable ``NBCUPY_NOISE_JIT=0`` disables the compiled loop.
+#: The environment variable ``NBCUPY_NOISE_COMPILED=0`` (or false/no/off) makes
+#: :func:`poisson_counts_exact` use the pure-Python loop even where the compiled one exists.
+COMPILED_ENV = "NBCUPY_NOISE_COMPILED"
 
-_JIT = None  # None: not tried yet; False: unavailable; else poisson_counts_jit
-_JIT_WARM = False  # True once the compiled loop has run in this process
+_COMPILED = None  # None: not tried yet; False: extension unavailable; else the function
 
 
-def _jit_kernel():
-    """The compiled noise loop, or None when Numba is missing or disabled (imported lazily)."""
-    global _JIT
-    if _JIT is None:
-        import os
+def _compiled_kernel():
+    """``poisson_counts_compiled`` from :mod:`nbcupy.noise_compiled`, or None.
 
-        if os.environ.get("NBCUPY_NOISE_JIT", "1").strip().lower() in ("0", "false", "no", "off"):
-            return None
+    None when the C extension could not be built or imported, or when it is disabled with
+    ``NBCUPY_NOISE_COMPILED=0`` (read at every call).  Importing it costs next to nothing.
+    """
+    global _COMPILED
+    if os.environ.get(COMPILED_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if _COMPILED is None:
         try:
-            from .noise_jit import poisson_counts_jit
+            from .noise_compiled import poisson_counts_compiled
         except ImportError:
-            _JIT = False
+            _COMPILED = False
         else:
-            _JIT = poisson_counts_jit
-    return _JIT or None
+            _COMPILED = poisson_counts_compiled
+    return _COMPILED or None
 
 
 def poisson_counts_exact(
@@ -93,18 +94,19 @@ def poisson_counts_exact(
     (slow index outer, fast index inner), 0 elsewhere.  Means above 1e6 give non-integer
     values (``xm + sqrt(xm) * gaussdev``, rounded to float), exactly like nanoBragg.
     """
-    global _JIT_WARM
     img = np.ascontiguousarray(_to_numpy(image), dtype=np.float32)
     mask = None if roi is None else np.asarray(_to_numpy(roi), dtype=bool)
     if mask is not None and mask.shape != img.shape:
         raise ValueError(f"roi shape {mask.shape} differs from image shape {img.shape}")
-    n_visited = img.size if mask is None else int(np.count_nonzero(mask))
-    threshold = JIT_WARM_MIN_PIXELS if _JIT_WARM else JIT_MIN_PIXELS
-    jit = _jit_kernel() if n_visited >= threshold else None
-    if jit is not None:  # compiled loop, identical numbers and final state
-        out = jit(img, rng, stream, mask)
-        _JIT_WARM = True
-        return out
+    compiled = _compiled_kernel()
+    if compiled is not None:  # C loop: identical numbers and final state
+        return compiled(img, rng, stream, mask)
+    return _poisson_counts_pure(img, rng, stream, mask)
+
+
+def _poisson_counts_pure(img: np.ndarray, rng: NanoBraggRandom, stream: SeedStream,
+                         mask: np.ndarray | None) -> np.ndarray:
+    """Pure-Python core of :func:`poisson_counts_exact` (float32 image, bool mask or None)."""
     out = np.zeros(img.shape, dtype=np.float64)
     # boolean indexing walks the array in C (row-major) order, like the C loop; the draws are
     # made in chunks (the generator state carries over exactly) to bound the temporaries
