@@ -34,6 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbcupy.io.smv import c_g
+
+try:  # the C loop is faster; the NumPy fallback below gives the same bits
+    from nbcupy import _sequential
+except ImportError:  # pragma: no cover - installed without a C compiler
+    _sequential = None
 from nbcupy.outputs import to_host
 
 __all__ = [
@@ -84,10 +89,24 @@ def _seq_sum(values: np.ndarray, square: bool = False, center: float | None = No
 
     With ``square`` the values' squares are summed, each square formed in the values' own
     precision first (float32 for an image); with ``center`` the float64 squares of
-    ``value - center`` are summed instead.  Works through a small reused buffer, chunk by
-    chunk, carrying the running sum into each chunk's first element, so the result is the
-    sequential sum bit for bit without allocating arrays of the image's size.
+    ``value - center`` are summed instead.  Runs in the C extension :mod:`nbcupy._sequential`
+    when it is installed, else in :func:`_seq_sum_numpy` (the same bits).
     """
+    flat = values.reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    if _sequential is not None and flat.dtype in (np.float32, np.float64):
+        kind = 2 if center is not None else 1 if square else 0
+        return _sequential.sequential_sum(np.ascontiguousarray(flat), kind,
+                                          0.0 if center is None else float(center))
+    return _seq_sum_numpy(flat, square, center)
+
+
+def _seq_sum_numpy(values: np.ndarray, square: bool = False,
+                   center: float | None = None) -> float:
+    """:func:`_seq_sum` with NumPy: through a small reused buffer, chunk by chunk, carrying
+    the running sum into each chunk's first element and accumulating with ``cumsum``, so the
+    result is the sequential sum bit for bit without arrays of the image's size."""
     flat = values.reshape(-1)
     if flat.size == 0:
         return 0.0

@@ -17,6 +17,7 @@ from nbcupy.stats import (
     image_statistics,
     last_subpixel_coordinate,
 )
+from tests.support import require_extension
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 MANIFEST = {c["name"]: c for c in json.loads((GOLDEN / "manifest.json").read_text())}
@@ -135,6 +136,34 @@ def test_sums_are_sequential_with_float32_squares():
     for x in v.tolist():
         dev += (x - st.mean) * (x - st.mean)
     assert st.rmsd == math.sqrt(dev / (v.size - 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_c_and_numpy_sequential_sums_agree_bit_for_bit(dtype):
+    """nbcupy._sequential's sums against the NumPy fallback (and a Python loop) on values
+    spanning many magnitudes, where any other summation order would round differently."""
+    from nbcupy import stats
+
+    sequential = require_extension()
+    rng = np.random.default_rng(3)
+    v = (rng.standard_normal(70_001) * 10.0 ** rng.uniform(-8, 8, 70_001)).astype(dtype)
+    center = float(np.mean(v))
+    for kind, args in ((0, (False, None)), (1, (True, None)), (2, (False, center))):
+        c = sequential.sequential_sum(v, kind, center)
+        assert c == stats._seq_sum_numpy(v, *args), kind
+        assert c == stats._seq_sum(v, *args)
+    total = 0.0
+    for x in v[:5000].tolist():
+        total += x
+    assert sequential.sequential_sum(v[:5000], 0, 0.0) == total
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(sequential.sequential_sum(np.array([1, np.nan], dtype), 0, 0.0))
+    with pytest.raises(TypeError):
+        sequential.sequential_sum(np.arange(4), 0, 0.0)
+    with pytest.raises(TypeError):
+        sequential.sequential_sum(np.ones((4, 4), dtype)[:, 1], 0, 0.0)
+    with pytest.raises(ValueError):
+        sequential.sequential_sum(v, 3, 0.0)
 
 
 def test_first_maximum_wins_and_nan_ignored():
