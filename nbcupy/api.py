@@ -122,9 +122,6 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image."""
     out = out or sys.stdout
     from nbcupy import noise as nz
-    from nbcupy import outputs
-    from nbcupy.io.floatimage import write_float_image
-    from nbcupy.io.pgm import write_pgm
     from nbcupy.io.smv import SMVHeaderFields, write_smv
     from nbcupy.rng import SeedStream
 
@@ -133,13 +130,6 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     det = sim.detector
     img = res.image_f32
     roi = _roi_array(sim)
-    stats = res.stats
-    print(f"writing {opts.floatfile} as {img.size} 4-byte floats", file=out)
-    write_float_image(opts.floatfile, img)
-    print(f"max_I = {stats.max_I:g}  at {stats.max_I_x:g} {stats.max_I_y:g}", file=out)
-    print(f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}", file=out)
-    scale = opts.intfile_scale if opts.intfile_scale > 0 else outputs.auto_int_scale(stats.max_I)
-    print(f"intfile_scale = {scale:g}", file=out)
 
     def header(noise_image: bool) -> SMVHeaderFields:
         return SMVHeaderFields.from_detector(
@@ -150,32 +140,69 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
             close_distance_m=det.close_distance, phi0_rad=sim.scan.phi0,
             osc_rad=sim.scan.osc, twotheta_rad=det.twotheta, noise_image=noise_image)
 
+    exact = opts.calculate_noise and noise != "fast"
+    # nanoBragg's exact noise loop is sequential; its compiled version releases the GIL, so
+    # it runs on a second thread while the other images are converted and written
+    noise_job = None
+    if exact and nz.compiled_available():
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            noise_job = pool.submit(nz.poisson_counts_exact, img, res.rng,
+                                    SeedStream(res.report.noise_seed), roi)
+            try:
+                _write_images(res, img, roi, header, out)
+            except BaseException:
+                wait([noise_job])  # the generator is not in use once this call returns
+                raise
+    else:
+        _write_images(res, img, roi, header, out)
+    if not opts.calculate_noise:
+        return
+    if noise_job is not None:
+        counts = noise_job.result()
+    elif exact:
+        counts = nz.poisson_counts_exact(img, res.rng, SeedStream(res.report.noise_seed), roi)
+    else:
+        from nbcupy.backends import to_numpy
+
+        xp = res.render.backend.xp
+        seed = abs(int(res.report.noise_seed))
+        counts = np.asarray(to_numpy(nz.poisson_counts_fast(res.image, xp, seed)),
+                            dtype=np.float64)
+        if roi is not None:
+            counts = np.where(roi, counts, 0.0)
+    noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
+    print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
+    print(f"writing {opts.noisefile} as 2-byte integers", file=out)
+    write_smv(opts.noisefile, noisy, header(True))
+
+
+def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None,
+                  header: Any, out: TextIO) -> None:
+    """The float image, the SMV int image and the PGM, with their console lines."""
+    from nbcupy import outputs
+    from nbcupy.io.floatimage import write_float_image
+    from nbcupy.io.pgm import write_pgm
+    from nbcupy.io.smv import write_smv
+
+    opts, stats = res.options, res.stats
+    print(f"writing {opts.floatfile} as {img.size} 4-byte floats", file=out)
+    write_float_image(opts.floatfile, img)
+    print(f"max_I = {stats.max_I:g}  at {stats.max_I_x:g} {stats.max_I_y:g}", file=out)
+    print(f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}", file=out)
+    scale = opts.intfile_scale if opts.intfile_scale > 0 else outputs.auto_int_scale(stats.max_I)
+    print(f"intfile_scale = {scale:g}", file=out)
     ints = outputs.int_image(img, scale, opts.adc_offset, roi)
     print(f"writing {opts.intfile} as 2-byte integers", file=out)
     write_smv(opts.intfile, ints, header(False))
+    del ints
     if opts.write_pgm:
         pscale = opts.pgm_scale if opts.pgm_scale > 0 else outputs.auto_pgm_scale(stats.rmsd,
                                                                                     scale)
         print(f"pgm_scale = {pscale:g}", file=out)
         print(f"writing {opts.pgmfile} as 1-byte integers", file=out)
         write_pgm(opts.pgmfile, outputs.pgm_image(img, pscale, roi), pscale)
-    if opts.calculate_noise:
-        if noise == "fast":
-            from nbcupy.backends import to_numpy
-
-            xp = res.render.backend.xp
-            seed = abs(int(res.report.noise_seed))
-            counts = np.asarray(to_numpy(nz.poisson_counts_fast(res.image, xp, seed)),
-                                dtype=np.float64)
-            if roi is not None:
-                counts = np.where(roi, counts, 0.0)
-        else:
-            counts = nz.poisson_counts_exact(img, res.rng, SeedStream(res.report.noise_seed),
-                                             roi)
-        noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
-        print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
-        print(f"writing {opts.noisefile} as 2-byte integers", file=out)
-        write_smv(opts.noisefile, noisy, header(True))
 
 
 def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",

@@ -65,6 +65,12 @@ def _compiled_kernel():
     return _COMPILED or None
 
 
+def compiled_available() -> bool:
+    """True when :func:`poisson_counts_exact` will run the compiled loop (which releases the
+    GIL, so that it can run beside other work)."""
+    return _compiled_kernel() is not None
+
+
 def poisson_counts_exact(
     image: np.ndarray,
     rng: NanoBraggRandom,
