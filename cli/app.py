@@ -1,11 +1,13 @@
 """The ``nbcupy`` command: nanoBragg's flags, run on NumPy or CuPy.
 
-``nbcupy <nanoBragg flags>`` behaves like ``nanoBragg <same flags>``.  Typer handles nbcupy's
-own double-dash options; nanoBragg's single-dash flags are passed through to the exact parser
-in :mod:`nbcupy.flags`.  A command line made only of nanoBragg flags (the common case, and
-every existing nanoBragg script) is handed to that parser directly, without loading Typer,
-which keeps the start-up of short runs small.  Errors the user can fix are printed as one line
-and exit with 2.
+``nbcupy <nanoBragg flags>`` behaves like ``nanoBragg <same flags>``.  nbcupy's own
+double-dash options are declared as a Typer application (:mod:`nbcupy.cli.options`);
+nanoBragg's single-dash flags are passed through to the exact parser in :mod:`nbcupy.flags`.
+Command lines of nanoBragg flags and nbcupy's options in their plain ``--opt value``,
+``--opt=value`` forms (every existing nanoBragg script, and nearly every nbcupy one) are split
+here without loading Typer, whose imports would cost more than a small simulation; anything
+else starting with ``--`` goes through the Typer application.  Errors the user can fix are
+printed as one line and exit with 2.
 """
 
 from __future__ import annotations
@@ -65,15 +67,15 @@ def _fail(message: str) -> int:
 _OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
             "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
             "--noise": ("noise", str)}
-_SWITCHES = {"--corrected": "corrected"}
+_SWITCHES = {"--corrected": "corrected", "--help": "show_help"}
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
     """Separate nbcupy's double-dash options from nanoBragg's flags without Typer.
 
     Returns (nanoBragg flags, keyword arguments for :func:`execute`), or None when the
-    command line has anything else starting with ``--`` (``--help``, an unknown option):
-    those go through the Typer application.  A missing or malformed value is a ValueError
+    command line has anything else starting with ``--`` (an unknown option): those go
+    through the Typer application.  A missing or malformed value is a ValueError
     with a one-line message.
     """
     rest: list[str] = []
@@ -110,9 +112,8 @@ def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point.
 
-    nanoBragg's flags and nbcupy's options in their plain forms are handled directly: loading
-    Typer (and what it imports) would cost more than a small simulation.  Anything else that
-    starts with ``--`` goes through the Typer application (help, errors, other spellings).
+    nanoBragg's flags and nbcupy's options in their plain forms are handled directly (see the
+    module docstring); anything else that starts with ``--`` goes through Typer.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
