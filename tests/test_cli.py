@@ -285,6 +285,16 @@ def test_default_output_names(tmp_path):
     assert not (tmp_path / "Fdump.bin").exists()  # only written with -hkl
 
 
+@pytest.mark.parametrize("flag", ["-floatfile", "-intfile", "-pgmfile", "-noisefile"])
+def test_unwritable_output_is_one_line_error(tmp_path, flag):
+    """A file that cannot be written stops the run with one line, also while the noise image
+    is being drawn on its own thread, and leaves no noise image behind."""
+    proc = nbcupy(*BASE, flag, str(tmp_path / "no-such-folder" / "out"), cwd=tmp_path)
+    assert_one_line_error(proc, "cannot write", "no-such-folder")
+    assert not (tmp_path / "noiseimage.img").exists()
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
 def test_nonoise_nopgm_suppress_files(tmp_path):
     proc = nbcupy(*BASE, "-nonoise", "-nopgm", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
