@@ -149,18 +149,25 @@ def noise_image_uint16(counts: np.ndarray, adc: float, roi) -> tuple[np.ndarray,
     total = _seq_sum(vals)  # sequential, like the C sum
     converted = np.empty(vals.size, dtype=np.uint16)
     overloads = 0
-    step = 1 << 18
-    for start in range(0, vals.size, step):  # bounded temporaries for large images
-        test = vals[start:start + step] + float(adc)
-        over = test > 65535.0
-        overloads += int(np.count_nonzero(over))
-        test[over] = 65535.0
+    step = 1 << 15  # cache-sized blocks through reused buffers
+    buf = np.empty(min(step, vals.size), dtype=np.float64)
+    over = np.empty(buf.size, dtype=bool)
+    for start in range(0, vals.size, step):
+        n = min(step, vals.size - start)
+        test, hit = buf[:n], over[:n]
+        np.add(vals[start:start + n], float(adc), out=test)
+        np.greater(test, 65535.0, out=hit)
+        overloads += int(np.count_nonzero(hit))
+        np.minimum(test, 65535.0, out=test)  # NaN stays NaN
+        if bool(test.min() >= 0.0):  # the usual case: truncation of values in [0, 65535]
+            converted[start:start + n] = test
+            continue
         with np.errstate(invalid="ignore"):
             np.trunc(test, out=test)
             ok = np.isfinite(test) & (test >= -2147483648.0) & (test <= 2147483647.0)
             if not ok.all():
                 test[~ok] = -2147483648.0  # cvttsd2si's "integer indefinite"
-        converted[start:start + step] = (test.astype(np.int64) & 0xFFFF).astype(np.uint16)
+        converted[start:start + n] = (test.astype(np.int64) & 0xFFFF).astype(np.uint16)
     if mask is None:
         return converted.reshape(c.shape), total, overloads
     out = np.zeros(c.shape, dtype=np.uint16)
