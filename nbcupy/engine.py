@@ -249,6 +249,7 @@ class _Engine:
         # the settings sum: fused where it applies
         self.fused: Callable[[Any, Any, Any], Any] | None = None
         self.flat_geometry: Callable[[Any, Any], tuple] | None = None
+        self.sub_geometry: Any = None  # kernels_numpy.NumpyOversampledGeometry or None
         self.kernel = "plain"
         if kernel != "plain" and fused_kernel_applies(sim):
             if backend.name == "numpy":
@@ -262,6 +263,9 @@ class _Engine:
                     self.flat_geometry = kernels_numpy.NumpyFlatGeometry(
                         sim.detector, sim.beam, -sim.sources.directions[0], np.dtype(dtype),
                         block)
+                elif self.T == 1 and not sim.detector.curved:
+                    self.sub_geometry = kernels_numpy.NumpyOversampledGeometry(
+                        sim.detector, self.O, np.dtype(dtype), block)
             elif backend.name == "cupy":
                 from nbcupy.kernels_cupy import CupySettingsSum
 
@@ -454,8 +458,15 @@ class _Engine:
             else:
                 flat = self.flat_geometry(*self._pixel_coordinates(flat_pixels)[:2])
             return self._tile_fast(None, None, P, first_pass, flat)
-        fp, sp, P = self._pixel_coordinates(flat_pixels)
-        comps, air = self._sample_geometry(fp, sp)
+        fpixels = self.sim.detector.fpixels
+        if (self.sub_geometry is not None and isinstance(flat_pixels, range)
+                and flat_pixels.start % fpixels == 0 and len(flat_pixels) % fpixels == 0):
+            P = len(flat_pixels)  # whole rows: positions by broadcasting
+            comps, air = self.sub_geometry.rows(flat_pixels.start // fpixels, P // fpixels,
+                                                fpixels)
+        else:
+            fp, sp, P = self._pixel_coordinates(flat_pixels)
+            comps, air = self._sample_geometry(fp, sp)
         samp = self.sim.sampling
         interpolating = self.grid is not None and self.sim.structure_factors.interpolate
         if self.recurrence or samp.dmin > 0.0 or interpolating:
@@ -766,7 +777,8 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
     host_dtype = np.float32 if settings.dtype == "float32" else np.float64
     values = np.zeros(n_pixels, dtype=host_dtype)
     ppt = eng.pixels_per_tile(n_active)
-    if every and eng.flat_geometry is not None and ppt > det.fpixels:
+    if every and (eng.flat_geometry is not None or eng.sub_geometry is not None) \
+            and ppt > det.fpixels:
         ppt -= ppt % det.fpixels  # whole rows, whose positions the flat geometry broadcasts
     starts = list(range(0, n_active, ppt))
 

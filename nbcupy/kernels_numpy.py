@@ -214,6 +214,67 @@ class NumpySettingsSum:
         np.add(idx, h0, out=idx, casting="unsafe")
 
 
+class NumpyOversampledGeometry:
+    """Fused variant of ``_Engine._sample_geometry`` for whole rows of a flat detector with
+    one sensor layer and ``oversample`` x ``oversample`` sub-pixels.
+
+    ``rows(row0, nrows, fpixels)`` returns the unit diffracted directions as three (Q, P)
+    arrays and the air paths (Q, P) of every sub-pixel (q = sub-row * O + sub-column) of the
+    pixels of those rows (P = nrows * fpixels, row-major): the same operations in the same
+    order as the plain geometry, so bit-identical, but the fast and slow terms of each position
+    are formed once per sub-column and once per sub-row and added by broadcasting, into
+    per-thread scratch buffers that the next call of the same thread overwrites.
+    """
+
+    def __init__(self, detector: Any, oversample: int, dtype: Any, capacity: int) -> None:
+        self.O = int(oversample)
+        self.dtype = np.dtype(dtype)
+        self.capacity = int(capacity)
+        self.sub = detector.pixel_size / self.O
+        self.fdet = [float(c) for c in detector.fdet]
+        self.sdet = [float(c) for c in detector.sdet]
+        self.pix0 = [float(c) for c in detector.pix0]
+        self._local = threading.local()
+
+    def _positions(self, first: int, count: int) -> np.ndarray:
+        """(O, count): ``sub * (i * O + j) + sub / 2`` for pixel indices i and sub-steps j."""
+        dt, O, sub = self.dtype, self.O, self.sub
+        i = np.arange(first, first + count, dtype=np.float64).astype(dt)[None, :]
+        j = np.arange(O, dtype=np.float64).astype(dt)[:, None]
+        return np.add(np.multiply(np.add(np.multiply(i, O), j), sub), sub / 2.0)
+
+    def rows(self, row0: int, nrows: int, fpixels: int) -> tuple[list[np.ndarray], np.ndarray]:
+        O = self.O
+        n = O * O * nrows * fpixels
+        buf = getattr(self._local, "buf", None)
+        if buf is None or buf["x"].shape[0] < n:
+            size = max(n, self.capacity)
+            buf = {name: np.empty(size, self.dtype) for name in ("x", "y", "z", "air", "t")}
+            self._local.buf = buf
+        f = self._positions(0, fpixels)  # (O sub-columns, fpixels)
+        s = self._positions(row0, nrows)  # (O sub-rows, nrows)
+        shape = (O, O, nrows, fpixels)  # sub-row, sub-column, row, column
+        comps = []
+        for c, name in enumerate(("x", "y", "z")):
+            v = buf[name][:n]
+            np.add(np.multiply(f, self.fdet[c])[None, :, None, :],
+                   np.multiply(s, self.sdet[c])[:, None, :, None], out=v.reshape(shape))
+            np.add(v, self.pix0[c], out=v)
+            comps.append(v)
+        x, y, z = comps
+        air, t = buf["air"][:n], buf["t"][:n]
+        np.multiply(x, x, out=air)
+        np.multiply(y, y, out=t)
+        np.add(air, t, out=air)
+        np.multiply(z, z, out=t)
+        np.add(air, t, out=air)
+        np.sqrt(air, out=air)
+        for v in comps:
+            np.divide(v, air, out=v)
+        Q, P = O * O, nrows * fpixels
+        return [v.reshape(Q, P) for v in comps], air.reshape(Q, P)
+
+
 class NumpyFlatGeometry:
     """Fused variant of the engine's per-sample geometry and per-pixel factors for the
     commonest detector: flat, one sensor layer, no oversampling (one sample per pixel).
