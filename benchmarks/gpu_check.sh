@@ -81,6 +81,12 @@ else
     # shellcheck disable=SC2089
     NBCUPY_CMD="$PYTHON -c 'import sys; from cli.app import main; sys.argv[0] = \"nbcupy\"; main()'"
     "$PYTHON" -c "from cli.app import main" >/dev/null || die "cannot import nbcupy from $ROOT"
+    # the C extension (exact noise loop, sequential sums) in place; without it the pure
+    # Python fallbacks give the same numbers, slower
+    if ! "$PYTHON" -c "import nbcupy._sequential" >/dev/null 2>&1; then
+        (cd "$ROOT" && "$PYTHON" setup.py -q build_ext --inplace >/dev/null 2>&1) \
+            || echo "note: C extension not built here; the noise image uses pure Python"
+    fi
 fi
 echo "nbcupy:      $NBCUPY_CMD --backend $BACKEND"
 # shellcheck disable=SC2090

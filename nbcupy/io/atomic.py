@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -37,6 +36,23 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def _temporary_file(folder: str, base: str) -> tuple[int, str]:
+    """Create a new, private file ``.<base>.<random>.tmp`` in ``folder``: (descriptor, path).
+
+    What :func:`tempfile.mkstemp` does, without importing :mod:`tempfile` (and the modules it
+    loads) into every run.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name for {base} in {folder}")
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open ``path`` for binary writing, atomically.
@@ -53,7 +69,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     folder = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+        fd, tmp = _temporary_file(folder, base)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
