@@ -813,14 +813,14 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
             if progress is not None:
                 progress(min(start + ppt, n_active), n_active)
     else:
-        def job(i_start: tuple[int, int]) -> tuple[int, np.ndarray, float]:
+        def job(i_start: tuple[int, int]) -> tuple[int, float]:
             i, start = i_start
             vals, osum, _ = eng.tile(pixels(start), start, first_pending and i == 0)
-            return start, vals, osum
+            store(start, vals)  # tiles own disjoint parts of the image
+            return start, osum
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for start, vals, osum in pool.map(job, enumerate(starts)):
-                store(start, vals)
+            for start, osum in pool.map(job, enumerate(starts)):
                 omega_sum += osum
                 if progress is not None:
                     progress(min(start + ppt, n_active), n_active)
