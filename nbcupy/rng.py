@@ -44,8 +44,6 @@ exactly IEEE round-to-nearest-even -- the same as a C cast -- at a fraction of t
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 import struct
 
@@ -108,13 +106,21 @@ RAN1_MAX = _f32(_RNMX)
 
 
 def _load_powf():
-    """Return a callable ``powf(float, float) -> float`` from the C maths library if possible."""
-    names = []
-    found = ctypes.util.find_library("m")
-    if found:
-        names.append(found)
-    names += ["libm.so.6", "libm.dylib", None]
-    for name in names:
+    """Return a callable ``powf(float, float) -> float`` from the C maths library if possible.
+
+    The usual library names are tried first: ``ctypes.util.find_library`` runs external
+    programs, which costs more than a small simulation."""
+    import ctypes
+
+    def candidates():
+        yield from ("libm.so.6", "libm.dylib", None)
+        import ctypes.util
+
+        found = ctypes.util.find_library("m")
+        if found:
+            yield found
+
+    for name in candidates():
         try:
             lib = ctypes.CDLL(name)
             fn = lib.powf
@@ -126,11 +132,14 @@ def _load_powf():
     return None
 
 
-_C_POWF = _load_powf()
+_C_POWF: object = ...  # loaded on first use: ctypes is only needed for mosaic domains
 
 
 def _powf(x: float, y: float) -> float:
     """Single-precision power: both arguments are rounded to float first, as in C."""
+    global _C_POWF
+    if _C_POWF is ...:
+        _C_POWF = _load_powf()
     xf = _f32(x)
     yf = _f32(y)
     if _C_POWF is not None:
