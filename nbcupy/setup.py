@@ -475,11 +475,11 @@ def _load_structure_factors(opts: Options, report: SetupReport,
     """Amplitudes from ``-hkl`` (writing the Fdump cache) or from a previous run's cache."""
     import os
 
-    from nbcupy.io import fdump
-    from nbcupy.io.hkl import build_hkl_grid, read_hkl
-
     _check_finite("-default_F", opts.default_F)
     grid = None
+    if opts.hkl_file is not None or os.path.exists(opts.dump_file):
+        from nbcupy.io import fdump  # only loaded when there are structure factors to read
+        from nbcupy.io.hkl import build_hkl_grid, read_hkl
     if opts.hkl_file is not None:
         table = read_hkl(opts.hkl_file)
         grid = build_hkl_grid(table, opts.default_F)
