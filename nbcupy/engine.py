@@ -280,9 +280,19 @@ class _Engine:
         self.max_elements = max(int(self.budget / _BYTES_PER_ELEMENT), 4096)
 
     # -- tiles ----------------------------------------------------------------------------
-    def pixels_per_tile(self, n_active: int) -> int:
+    def pixels_per_tile(self, n_active: int, whole_image: bool = False) -> int:
         """Pixels per tile for ``n_active`` rendered pixels, from the memory budget (and,
-        on the fused paths, from the cache size and the number of threads)."""
+        on the fused paths, from the cache size and the number of threads).  With
+        ``whole_image`` (every pixel rendered) the fused flat-detector geometries get whole
+        rows, whose positions they form by broadcasting."""
+        ppt = self._pixels_per_tile(n_active)
+        fpixels = self.sim.detector.fpixels
+        if whole_image and ppt > fpixels and (self.flat_geometry is not None
+                                              or self.sub_geometry is not None):
+            ppt -= ppt % fpixels
+        return ppt
+
+    def _pixels_per_tile(self, n_active: int) -> int:
         Q, n_set = self.Q, self.n_settings
         if self.fused is None:
             if self.recurrence:
@@ -448,22 +458,21 @@ class _Engine:
         """Render the pixels ``flat_pixels`` (row-major indices, an array or a range);
         returns their values (host array in the engine's precision), their solid-angle sum
         and whether the first-pass rule was used."""
+        fpixels = self.sim.detector.fpixels
+        rows = None  # (first row, rows) when the tile is whole rows of the image
+        if (isinstance(flat_pixels, range) and flat_pixels.start % fpixels == 0
+                and len(flat_pixels) % fpixels == 0):
+            rows = (flat_pixels.start // fpixels, len(flat_pixels) // fpixels, fpixels)
         if self.flat_geometry is not None:
-            fpixels = self.sim.detector.fpixels
             P = len(flat_pixels)
-            if (isinstance(flat_pixels, range) and flat_pixels.start % fpixels == 0
-                    and P % fpixels == 0):  # whole rows: positions by broadcasting
-                flat = self.flat_geometry.rows(flat_pixels.start // fpixels, P // fpixels,
-                                               fpixels)
+            if rows is not None:  # positions by broadcasting
+                flat = self.flat_geometry.rows(*rows)
             else:
                 flat = self.flat_geometry(*self._pixel_coordinates(flat_pixels)[:2])
             return self._tile_fast(None, None, P, first_pass, flat)
-        fpixels = self.sim.detector.fpixels
-        if (self.sub_geometry is not None and isinstance(flat_pixels, range)
-                and flat_pixels.start % fpixels == 0 and len(flat_pixels) % fpixels == 0):
-            P = len(flat_pixels)  # whole rows: positions by broadcasting
-            comps, air = self.sub_geometry.rows(flat_pixels.start // fpixels, P // fpixels,
-                                                fpixels)
+        if self.sub_geometry is not None and rows is not None:
+            P = len(flat_pixels)
+            comps, air = self.sub_geometry.rows(*rows)
         else:
             fp, sp, P = self._pixel_coordinates(flat_pixels)
             comps, air = self._sample_geometry(fp, sp)
@@ -776,10 +785,7 @@ def render(sim: Simulation, settings: EngineSettings | None = None,
     n_active = n_pixels if every else int(flat.size)
     host_dtype = np.float32 if settings.dtype == "float32" else np.float64
     values = np.zeros(n_pixels, dtype=host_dtype)
-    ppt = eng.pixels_per_tile(n_active)
-    if every and (eng.flat_geometry is not None or eng.sub_geometry is not None) \
-            and ppt > det.fpixels:
-        ppt -= ppt % det.fpixels  # whole rows, whose positions the flat geometry broadcasts
+    ppt = eng.pixels_per_tile(n_active, whole_image=every)
     starts = list(range(0, n_active, ppt))
 
     def pixels(start: int) -> np.ndarray | range:

@@ -214,6 +214,17 @@ class NumpySettingsSum:
         np.add(idx, h0, out=idx, casting="unsafe")
 
 
+def subpixel_positions(first: int, count: int, oversample: int, sub: float,
+                       dtype: Any) -> np.ndarray:
+    """(oversample, count) detector coordinates (m) ``sub * (i * O + j) + sub / 2`` of the
+    sub-pixels j of pixels i = first .. first + count - 1 along one axis, in ``dtype``, with
+    the plain geometry's operations (for O = 1, ``sub * i + sub / 2`` exactly)."""
+    dt = np.dtype(dtype)
+    i = np.arange(first, first + count, dtype=np.float64).astype(dt)[None, :]
+    j = np.arange(oversample, dtype=np.float64).astype(dt)[:, None]
+    return np.add(np.multiply(np.add(np.multiply(i, oversample), j), sub), sub / 2.0)
+
+
 class NumpyOversampledGeometry:
     """Fused variant of ``_Engine._sample_geometry`` for whole rows of a flat detector with
     one sensor layer and ``oversample`` x ``oversample`` sub-pixels.
@@ -236,13 +247,6 @@ class NumpyOversampledGeometry:
         self.pix0 = [float(c) for c in detector.pix0]
         self._local = threading.local()
 
-    def _positions(self, first: int, count: int) -> np.ndarray:
-        """(O, count): ``sub * (i * O + j) + sub / 2`` for pixel indices i and sub-steps j."""
-        dt, O, sub = self.dtype, self.O, self.sub
-        i = np.arange(first, first + count, dtype=np.float64).astype(dt)[None, :]
-        j = np.arange(O, dtype=np.float64).astype(dt)[:, None]
-        return np.add(np.multiply(np.add(np.multiply(i, O), j), sub), sub / 2.0)
-
     def rows(self, row0: int, nrows: int, fpixels: int) -> tuple[list[np.ndarray], np.ndarray]:
         O = self.O
         n = O * O * nrows * fpixels
@@ -251,8 +255,8 @@ class NumpyOversampledGeometry:
             size = max(n, self.capacity)
             buf = {name: np.empty(size, self.dtype) for name in ("x", "y", "z", "air", "t")}
             self._local.buf = buf
-        f = self._positions(0, fpixels)  # (O sub-columns, fpixels)
-        s = self._positions(row0, nrows)  # (O sub-rows, nrows)
+        f = subpixel_positions(0, fpixels, O, self.sub, self.dtype)  # (sub-columns, fpixels)
+        s = subpixel_positions(row0, nrows, O, self.sub, self.dtype)  # (sub-rows, nrows)
         shape = (O, O, nrows, fpixels)  # sub-row, sub-column, row, column
         comps = []
         for c, name in enumerate(("x", "y", "z")):
@@ -336,11 +340,8 @@ class NumpyFlatGeometry:
         broadcasting."""
         n = nrows * fpixels
         b = self._scratch(n)
-        sub, dt = self.sub, self.dtype
-        f = np.arange(fpixels, dtype=np.float64).astype(dt)
-        s = np.arange(row0, row0 + nrows, dtype=np.float64).astype(dt)
-        f = np.add(np.multiply(f, sub), sub / 2.0)
-        s = np.add(np.multiply(s, sub), sub / 2.0)
+        f = subpixel_positions(0, fpixels, 1, self.sub, self.dtype)[0]
+        s = subpixel_positions(row0, nrows, 1, self.sub, self.dtype)[0]
         comps = (b["x"], b["y"], b["z"])
         for c, v in enumerate(comps):
             grid = v.reshape(nrows, fpixels)
