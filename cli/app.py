@@ -39,8 +39,9 @@ def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float6
                                    ("--noise", noise, ("exact", "fast"))):
         if value not in choices:
             return _fail(f"{option}: expected one of {', '.join(choices)}, got {value!r}")
-    if memory_mb < 0 or threads < 0:
-        return _fail("--memory-mb and --threads must not be negative")
+    if not (0.0 <= memory_mb < float("inf")) or threads < 0:
+        return _fail(f"--memory-mb must be a finite number >= 0 (got {memory_mb!r}) and "
+                     f"--threads >= 0 (got {threads!r})")
 
     from nbcupy.api import run
     from nbcupy.errors import NbcupyError

@@ -210,6 +210,8 @@ class _Engine:
         if kernel not in KERNEL_CHOICES:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of "
                              f"{', '.join(KERNEL_CHOICES)}")
+        if not (0.0 < memory_mb < math.inf):
+            raise ValueError(f"memory budget must be a positive number of MiB, got {memory_mb}")
         self.sim = sim
         self.backend = backend
         xp = backend.xp

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbcupy.io.smv import c_g
+from nbcupy.outputs import to_host
 
 try:  # the C loop is faster; the NumPy fallback below gives the same bits
     from nbcupy import _sequential
 except ImportError:  # pragma: no cover - installed without a C compiler
     _sequential = None
-from nbcupy.outputs import to_host
 
 __all__ = [
     "ImageStats",

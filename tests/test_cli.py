@@ -156,7 +156,8 @@ def test_malformed_hkl_line_names_file_and_line(tmp_path, bad_line):
 
 @pytest.mark.parametrize("option,value", [("--backend", "bogus"), ("--dtype", "float16"),
                                           ("--noise", "loud"), ("--threads", "two"),
-                                          ("--memory-mb", "lots")])
+                                          ("--memory-mb", "lots"), ("--memory-mb", "nan"),
+                                          ("--memory-mb", "inf"), ("--threads", "-1")])
 def test_bad_nbcupy_option(tmp_path, option, value):
     proc = nbcupy(*BASE, option, value, cwd=tmp_path)
     assert_one_line_error(proc, option, value)

@@ -173,6 +173,9 @@ def test_kernel_choice():
         _image(_simulation("-dmin 70"), kernel="fused")
     with pytest.raises(ValueError, match="unknown kernel"):
         _image(_simulation(""), kernel="fast")
+    for budget in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="memory budget"):
+            _image(_simulation(""), memory_mb=budget)
 
 
 def test_tiles_are_bounded_and_independent_of_steps():
