@@ -214,6 +214,34 @@ class NumpySettingsSum:
         np.add(idx, h0, out=idx, casting="unsafe")
 
 
+def broadcast_positions(f: np.ndarray, s: np.ndarray, fdet: list[float], sdet: list[float],
+                        pix0: list[float], outs: tuple[np.ndarray, ...]) -> None:
+    """Sample positions of whole rows into ``outs`` (x, y, z; flat, laid out sub-row,
+    sub-column, row, column): ``(f fdet + s sdet) + pix0`` with ``f`` (O, columns) and ``s``
+    (O, rows) from :func:`subpixel_positions`, each term formed once and added by
+    broadcasting (the plain geometry's operations, so its numbers)."""
+    shape = (s.shape[0], f.shape[0], s.shape[1], f.shape[1])
+    for c, v in enumerate(outs):
+        np.add(np.multiply(f, fdet[c])[None, :, None, :],
+               np.multiply(s, sdet[c])[:, None, :, None], out=v.reshape(shape))
+        np.add(v, pix0[c], out=v)
+
+
+def normalise_directions(comps: tuple[np.ndarray, ...] | list[np.ndarray], air: np.ndarray,
+                         t: np.ndarray) -> None:
+    """``air = sqrt((x x + y y) + z z)`` and the components divided by it, in place (``t`` is
+    scratch): the plain geometry's air paths and unit diffracted vectors."""
+    x, y, z = comps
+    np.multiply(x, x, out=air)
+    np.multiply(y, y, out=t)
+    np.add(air, t, out=air)
+    np.multiply(z, z, out=t)
+    np.add(air, t, out=air)
+    np.sqrt(air, out=air)
+    for v in comps:
+        np.divide(v, air, out=v)
+
+
 def subpixel_positions(first: int, count: int, oversample: int, sub: float,
                        dtype: Any) -> np.ndarray:
     """(oversample, count) detector coordinates (m) ``sub * (i * O + j) + sub / 2`` of the
@@ -257,24 +285,10 @@ class NumpyOversampledGeometry:
             self._local.buf = buf
         f = subpixel_positions(0, fpixels, O, self.sub, self.dtype)  # (sub-columns, fpixels)
         s = subpixel_positions(row0, nrows, O, self.sub, self.dtype)  # (sub-rows, nrows)
-        shape = (O, O, nrows, fpixels)  # sub-row, sub-column, row, column
-        comps = []
-        for c, name in enumerate(("x", "y", "z")):
-            v = buf[name][:n]
-            np.add(np.multiply(f, self.fdet[c])[None, :, None, :],
-                   np.multiply(s, self.sdet[c])[:, None, :, None], out=v.reshape(shape))
-            np.add(v, self.pix0[c], out=v)
-            comps.append(v)
-        x, y, z = comps
-        air, t = buf["air"][:n], buf["t"][:n]
-        np.multiply(x, x, out=air)
-        np.multiply(y, y, out=t)
-        np.add(air, t, out=air)
-        np.multiply(z, z, out=t)
-        np.add(air, t, out=air)
-        np.sqrt(air, out=air)
-        for v in comps:
-            np.divide(v, air, out=v)
+        comps = [buf[name][:n] for name in ("x", "y", "z")]
+        broadcast_positions(f, s, self.fdet, self.sdet, self.pix0, comps)
+        air = buf["air"][:n]
+        normalise_directions(comps, air, buf["t"][:n])
         Q, P = O * O, nrows * fpixels
         return [v.reshape(Q, P) for v in comps], air.reshape(Q, P)
 
@@ -340,14 +354,10 @@ class NumpyFlatGeometry:
         broadcasting."""
         n = nrows * fpixels
         b = self._scratch(n)
-        f = subpixel_positions(0, fpixels, 1, self.sub, self.dtype)[0]
-        s = subpixel_positions(row0, nrows, 1, self.sub, self.dtype)[0]
         comps = (b["x"], b["y"], b["z"])
-        for c, v in enumerate(comps):
-            grid = v.reshape(nrows, fpixels)
-            np.add(np.multiply(f, self.fdet[c])[None, :], np.multiply(s, self.sdet[c])[:, None],
-                   out=grid)
-            np.add(v, self.pix0[c], out=v)
+        broadcast_positions(subpixel_positions(0, fpixels, 1, self.sub, self.dtype),
+                            subpixel_positions(row0, nrows, 1, self.sub, self.dtype),
+                            self.fdet, self.sdet, self.pix0, comps)
         return self._finish(comps, b)
 
     def _finish(self, comps: tuple[np.ndarray, ...],
@@ -356,14 +366,7 @@ class NumpyFlatGeometry:
         t = b["t"]
         x, y, z = comps
         air = b["air"]
-        np.multiply(x, x, out=air)
-        np.multiply(y, y, out=t)
-        np.add(air, t, out=air)
-        np.multiply(z, z, out=t)
-        np.add(air, t, out=air)
-        np.sqrt(air, out=air)
-        for v in comps:
-            np.divide(v, air, out=v)
+        normalise_directions(comps, air, t)
         # solid angle: (p p) / (air air) * close / air, or 1 / (air air)
         det = self.det
         omega = b["omega"]
