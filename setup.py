@@ -1,8 +1,9 @@
-"""Build of the optional C extension ``nbcupy._sequential`` (the exact Poisson noise loop).
+"""Build of the optional C extension ``nbcupy.nanobragg._sequential`` (nanoBragg's sequential
+loops: the exact Poisson noise image and the left-to-right image sums).
 
 All package metadata lives in pyproject.toml; this file only declares the extension.  It is
 ``optional``: where no C compiler is available the installation still succeeds and
-:mod:`nbcupy.noise` falls back to its pure-Python loop (same numbers, slower).
+:mod:`nbcupy.nanobragg.noise` falls back to its pure-Python loop (same numbers, slower).
 """
 
 from setuptools import Extension, setup
@@ -24,7 +25,8 @@ class _BuildExt(build_ext):
 
 setup(
     ext_modules=[
-        Extension("nbcupy._sequential", ["nbcupy/_sequential.c"], optional=True),
+        Extension("nbcupy.nanobragg._sequential", ["nbcupy/nanobragg/_sequential.c"],
+                  optional=True),
     ],
     cmdclass={"build_ext": _BuildExt},
 )

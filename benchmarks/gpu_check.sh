@@ -83,7 +83,7 @@ else
     "$PYTHON" -c "from cli.app import main" >/dev/null || die "cannot import nbcupy from $ROOT"
     # the C extension (exact noise loop, sequential sums) in place; without it the pure
     # Python fallbacks give the same numbers, slower
-    if ! "$PYTHON" -c "import nbcupy._sequential" >/dev/null 2>&1; then
+    if ! "$PYTHON" -c "import nbcupy.nanobragg._sequential" >/dev/null 2>&1; then
         (cd "$ROOT" && "$PYTHON" setup.py -q build_ext --inplace >/dev/null 2>&1) \
             || echo "note: C extension not built here; the noise image uses pure Python"
     fi
@@ -162,9 +162,9 @@ say "engine only (in-process render after a warm-up) on $BACKEND vs nanoBragg.c 
 if ! CASES="$CASES" ROOT="$ROOT" "$PYTHON" - <<'EOF'
 import os, shlex, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.environ["ROOT"], "benchmarks"))
-from nbcupy.flags import parse_flags
-from nbcupy.rng import NanoBraggRandom
-from nbcupy.setup import build_simulation
+from nbcupy.nanobragg.flags import parse_flags
+from nbcupy.nanobragg.rng import NanoBraggRandom
+from nbcupy.nanobragg.build import build_simulation
 from nbcupy.engine import EngineSettings, render
 from vs_nanobragg import CASES
 

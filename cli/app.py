@@ -1,8 +1,9 @@
 """The ``nbcupy`` command: nanoBragg's flags, run on NumPy or CuPy.
 
 ``nbcupy <nanoBragg flags>`` behaves like ``nanoBragg <same flags>``.  nbcupy's own
-double-dash options are declared as a Typer application (:mod:`nbcupy.cli.options`);
-nanoBragg's single-dash flags are passed through to the exact parser in :mod:`nbcupy.flags`.
+double-dash options are declared as a Typer application (:mod:`nbcupy.cli.typer_app`);
+nanoBragg's single-dash flags are passed through to the exact parser in
+:mod:`nbcupy.nanobragg.flags`.
 Command lines of nanoBragg flags and nbcupy's options in their plain ``--opt value``,
 ``--opt=value`` forms (every existing nanoBragg script, and nearly every nbcupy one) are split
 here without loading Typer, whose imports would cost more than a small simulation; anything
@@ -30,7 +31,7 @@ def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float6
     # single-dash help words are taken here: click would read "-h" inside nanoBragg flags
     show_help = show_help or any(a in HELP_WORDS for a in argv)
     if show_help or not argv:
-        from nbcupy.flags import help_text
+        from nbcupy.nanobragg.flags import help_text
 
         print(help_text())
         return 0 if show_help else 2
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if split is not None:
         rest, kwargs = split
         return execute(rest, **kwargs)
-    from nbcupy.cli.options import app
+    from nbcupy.cli.typer_app import app
 
     app(args=argv, prog_name="nbcupy")
     return 0

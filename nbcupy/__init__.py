@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "Options":
-        from nbcupy.options import Options
+        from nbcupy.nanobragg.options import Options
 
         return Options
     raise AttributeError(f"module 'nbcupy' has no attribute {name!r}")

@@ -20,11 +20,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from nbcupy.engine import EngineSettings, RenderResult, render
-from nbcupy.flags import parse_flags
-from nbcupy.models import Simulation
-from nbcupy.options import Options
-from nbcupy.setup import SetupReport, build_simulation
-from nbcupy.stats import ImageStats, image_statistics
+from nbcupy.experiment.models import Simulation
+from nbcupy.experiment.regions import roi_pixels
+from nbcupy.io.registry import format_named
+from nbcupy.nanobragg.build import SetupReport, build_simulation
+from nbcupy.nanobragg.flags import parse_flags
+from nbcupy.nanobragg.options import Options
+from nbcupy.nanobragg.stats import ImageStats, image_statistics
 
 
 @dataclass
@@ -65,7 +67,7 @@ def prepare(args: str | Sequence[str] | Options | None = None, *,
     ``write_cache`` writes nanoBragg's ``Fdump.bin`` structure-factor cache after reading
     ``-hkl`` (the command line does; the API does not by default).
     """
-    from nbcupy.rng import NanoBraggRandom
+    from nbcupy.nanobragg.rng import NanoBraggRandom
 
     opts, notes = _options_from(args)
     if corrected is not None:
@@ -94,7 +96,8 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
                               memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
     result = render(sim, settings, progress=progress)
     mask = sim.sampling.mask
-    stats = image_statistics(result.image, _roi_array(sim), None if mask is None else ~mask,
+    stats = image_statistics(result.image, roi_pixels(sim.detector, sim.sampling),
+                             None if mask is None else ~mask,
                              pixel_size_m=sim.detector.pixel_size,
                              oversample=sim.sampling.oversample)
     return SimulationResult(image=result.device_image, image_f32=result.image, stats=stats,
@@ -102,44 +105,17 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
                             notes=notes, rng=rng)
 
 
-def _roi_array(sim: Simulation) -> np.ndarray | None:
-    """(spixels, fpixels) bool: the ROI pixels (inclusive bounds), masked or not; None when
-    the ROI is the whole detector."""
-    from nbcupy.outputs import roi_mask
-
-    det = sim.detector
-    if sim.sampling.roi is None:
-        return None
-    xmin, xmax, ymin, ymax = sim.sampling.roi
-    if (xmin <= 0 and ymin <= 0 and (xmax is None or xmax >= det.fpixels - 1)
-            and (ymax is None or ymax >= det.spixels - 1)):
-        return None
-    return roi_mask(det.fpixels, det.spixels, xmin, xmax, ymin, ymax)
-
-
 def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,
                   ) -> None:
     """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image."""
     out = out or sys.stdout
-    from nbcupy import noise as nz
-    from nbcupy.io.smv import SMVHeaderFields, write_smv
-    from nbcupy.rng import SeedStream
+    from nbcupy.nanobragg import noise as nz
+    from nbcupy.nanobragg.rng import SeedStream
 
     opts = res.options
     sim = res.simulation
-    det = sim.detector
     img = res.image_f32
-    roi = _roi_array(sim)
-
-    def header(noise_image: bool) -> SMVHeaderFields:
-        return SMVHeaderFields.from_detector(
-            fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
-            distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
-            ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
-            dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
-            close_distance_m=det.close_distance, phi0_rad=sim.scan.phi0,
-            osc_rad=sim.scan.osc, twotheta_rad=det.twotheta, noise_image=noise_image)
-
+    roi = roi_pixels(sim.detector, sim.sampling)
     exact = opts.calculate_noise and noise != "fast"
     # nanoBragg's exact noise loop is sequential; its compiled version releases the GIL, so
     # it runs on a second thread while the other images are converted and written
@@ -151,12 +127,12 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
             noise_job = pool.submit(nz.poisson_counts_exact, img, res.rng,
                                     SeedStream(res.report.noise_seed), roi)
             try:
-                _write_images(res, img, roi, header, out)
+                _write_images(res, img, roi, out)
             except BaseException:
                 wait([noise_job])  # the generator is not in use once this call returns
                 raise
     else:
-        _write_images(res, img, roi, header, out)
+        _write_images(res, img, roi, out)
     if not opts.calculate_noise:
         return
     if noise_job is not None:
@@ -175,34 +151,31 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
     print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
     print(f"writing {opts.noisefile} as 2-byte integers", file=out)
-    write_smv(opts.noisefile, noisy, header(True))
+    format_named("smv").write(opts.noisefile, noisy, sim, noise_image=True)
 
 
 def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None,
-                  header: Any, out: TextIO) -> None:
+                  out: TextIO) -> None:
     """The float image, the SMV int image and the PGM, with their console lines."""
-    from nbcupy import outputs
-    from nbcupy.io.floatimage import write_float_image
-    from nbcupy.io.pgm import write_pgm
-    from nbcupy.io.smv import write_smv
+    from nbcupy.nanobragg import adu
 
-    opts, stats = res.options, res.stats
+    opts, stats, sim = res.options, res.stats, res.simulation
     print(f"writing {opts.floatfile} as {img.size} 4-byte floats", file=out)
-    write_float_image(opts.floatfile, img)
+    format_named("float").write(opts.floatfile, img, sim)
     print(f"max_I = {stats.max_I:g}  at {stats.max_I_x:g} {stats.max_I_y:g}", file=out)
     print(f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}", file=out)
-    scale = opts.intfile_scale if opts.intfile_scale > 0 else outputs.auto_int_scale(stats.max_I)
+    scale = opts.intfile_scale if opts.intfile_scale > 0 else adu.auto_int_scale(stats.max_I)
     print(f"intfile_scale = {scale:g}", file=out)
-    ints = outputs.int_image(img, scale, opts.adc_offset, roi)
+    ints = adu.int_image(img, scale, opts.adc_offset, roi)
     print(f"writing {opts.intfile} as 2-byte integers", file=out)
-    write_smv(opts.intfile, ints, header(False))
+    format_named("smv").write(opts.intfile, ints, sim)
     del ints
     if opts.write_pgm:
-        pscale = opts.pgm_scale if opts.pgm_scale > 0 else outputs.auto_pgm_scale(stats.rmsd,
-                                                                                    scale)
+        pscale = opts.pgm_scale if opts.pgm_scale > 0 else adu.auto_pgm_scale(stats.rmsd, scale)
         print(f"pgm_scale = {pscale:g}", file=out)
         print(f"writing {opts.pgmfile} as 1-byte integers", file=out)
-        write_pgm(opts.pgmfile, outputs.pgm_image(img, pscale, roi), pscale)
+        format_named("pgm").write(opts.pgmfile, adu.pgm_image(img, pscale, roi), sim,
+                                  pgm_scale=pscale)
 
 
 def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
@@ -212,7 +185,7 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
     (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``)."""
     out = out or sys.stdout
     from nbcupy.backends import get_backend
-    from nbcupy.summary import print_solid_angle, print_summary
+    from nbcupy.nanobragg.summary import print_solid_angle, print_summary
 
     parsed = parse_flags(list(argv), corrected=corrected)
     opts = parsed.options

@@ -84,10 +84,10 @@ def render(flags: str | Sequence[str], **kwargs):
 
 
 def build(flags: str | Sequence[str], corrected: bool = False):
-    """The :class:`~nbcupy.models.Simulation` of ``flags`` without rendering it."""
-    from nbcupy.flags import parse_flags
-    from nbcupy.rng import NanoBraggRandom
-    from nbcupy.setup import build_simulation
+    """The :class:`~nbcupy.experiment.models.Simulation` of ``flags`` without rendering it."""
+    from nbcupy.nanobragg.build import build_simulation
+    from nbcupy.nanobragg.flags import parse_flags
+    from nbcupy.nanobragg.rng import NanoBraggRandom
 
     argv = flags.split() if isinstance(flags, str) else [str(f) for f in flags]
     if "-dump" not in argv:
@@ -196,7 +196,7 @@ def cell_flag(cell: Sequence[float]) -> str:
 
 def real_basis(cell: Sequence[float]) -> np.ndarray:
     """Rows a, b, c (Angstrom) of a cell in a standard orientation, built here from the cell
-    parameters with the textbook formulas (independent of nbcupy.geometry)."""
+    parameters with the textbook formulas (independent of nbcupy.experiment.geometry)."""
     a, b, c = cell[:3]
     al, be, ga = (math.radians(x) for x in cell[3:])
     ax = np.array([a, 0.0, 0.0])

@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbcupy.physics import capture_fraction
+from nbcupy.engine.physics import capture_fraction
 
 from .support import (
     assert_images_close,

@@ -4,8 +4,9 @@ here from the cell parameters, and -cell renders the same image as the equivalen
 matrix written out here.
 
 nanoBragg's own construction of c* is off when two or more cell angles differ from 90 degrees
-(see ``nbcupy.geometry.reciprocal_from_cell``); those cells are tested with ``corrected=True``
-and the uncorrected construction only where it is exact (at most one oblique angle).
+(see ``nbcupy.experiment.cell.reciprocal_from_cell``); those cells are tested with
+``corrected=True`` and the uncorrected construction only where it is exact (at most one
+oblique angle).
 Tolerances: 1e-10 relative on metrics and dot products, 1e-9 on cell parameters, 1e-9 of
 the largest pixel between images.
 """
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbcupy import geometry as geo
+from nbcupy.experiment import cell as cellmod
 
 from .support import (
     angles_deg,
@@ -70,7 +71,7 @@ def test_reciprocal_metric_is_the_inverse_of_the_real_metric(cm):
     cell, corrected = cm
     a, b, c = cell[:3]
     al, be, ga = (math.radians(x) for x in cell[3:])
-    rec, volume, warnings = geo.reciprocal_from_cell(a, b, c, al, be, ga, corrected=corrected)
+    rec, volume, warnings = cellmod.reciprocal_from_cell(a, b, c, al, be, ga, corrected=corrected)
     assert not warnings
     g = metric(cell)
     assert volume == pytest.approx(math.sqrt(np.linalg.det(g)), rel=1e-10)
@@ -99,8 +100,8 @@ def test_crystal_axes_are_dual_and_keep_the_requested_cell(cm, misset):
 def test_the_correction_changes_nothing_with_at_most_one_oblique_angle(cell):
     a, b, c = cell[:3]
     al, be, ga = (math.radians(x) for x in cell[3:])
-    plain, _, _ = geo.reciprocal_from_cell(a, b, c, al, be, ga, corrected=False)
-    fixed, _, _ = geo.reciprocal_from_cell(a, b, c, al, be, ga, corrected=True)
+    plain, _, _ = cellmod.reciprocal_from_cell(a, b, c, al, be, ga, corrected=False)
+    fixed, _, _ = cellmod.reciprocal_from_cell(a, b, c, al, be, ga, corrected=True)
     np.testing.assert_allclose(plain, fixed, rtol=1e-12, atol=1e-12 * np.abs(fixed).max())
 
 

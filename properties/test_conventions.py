@@ -2,9 +2,10 @@
 DIALS) and in CUSTOM vectors with the equivalent beam centre renders the same image.
 
 The expected CUSTOM equivalents are written here from nanoBragg's documented rules, not taken
-from ``nbcupy.conventions``: the lab-frame beam, fast, slow, normal, two-theta, polarization and
-spindle vectors of each convention, and the beam centre on the detector's fast/slow axes
-(Fbeam, Sbeam) that each convention derives from -Xbeam/-Ybeam (or the near point from
+from ``nbcupy.experiment.conventions``: the lab-frame beam, fast, slow, normal, two-theta,
+polarization and spindle vectors of each convention, and the beam centre on the detector's
+fast/slow axes (Fbeam, Sbeam) that each convention derives from -Xbeam/-Ybeam (or the near point
+from
 -ORGX/-ORGY).  Detector rotations, two-theta, phi, misset and a polarization factor are drawn
 too, so every vector matters.  Tolerance: 1e-9 of the largest pixel (rounding of the beam
 centre).

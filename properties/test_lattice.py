@@ -18,7 +18,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nbcupy import physics
+from nbcupy.engine import physics
 
 from .support import (
     build,

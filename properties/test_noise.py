@@ -24,8 +24,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nbcupy.noise import noise_image_uint16, poisson_counts_exact, poisson_counts_fast
-from nbcupy.rng import NanoBraggRandom, SeedStream
+from nbcupy.nanobragg.noise import noise_image_uint16, poisson_counts_exact, poisson_counts_fast
+from nbcupy.nanobragg.rng import NanoBraggRandom, SeedStream
 
 from .support import examples, finite, fmt, log_uniform, render, setup_flags, small_setups
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nbcupy.engine import EngineSettings
 from nbcupy.engine import render as engine_render
-from nbcupy.models import Mosaic
+from nbcupy.experiment.models import Mosaic
 
 from .support import (
     angles_deg,
@@ -91,7 +91,7 @@ def test_zero_width_phi_steps_leave_the_image_unchanged(s, phi, steps):
     and the image of the single step at -phi."""
     one = render(f"{setup_flags(s)} -phi {fmt(phi)}")
     many = render(f"{setup_flags(s)} -phi {fmt(phi)} -osc 0 -phisteps {steps}")
-    scan = many.simulation.scan
+    scan = many.simulation.spindle
     assert scan.phisteps == steps and scan.phistep == 0.0
     assert many.simulation.steps == steps * one.simulation.steps
     assert_images_close(image64(many), image64(one), REL, f"{steps} zero-width phi steps")
@@ -175,7 +175,7 @@ def test_a_lattice_free_pixel_is_the_same_for_any_oversampling(pixels, pixel_mm,
     divided by O^2 again: pixel = r_e^2 fluence F^2 omega P, with the solid angle omega and the
     (unpolarized) polarization P of the first sub-pixel (nanoBragg's rule), computed here from
     the detector model.  Tolerance 1e-12 relative per pixel."""
-    from nbcupy.physics import R_E_SQR
+    from nbcupy.engine.physics import R_E_SQR
 
     res = render(f"-cell 50 50 50 90 90 90 -lambda {fmt(lam)} -N 1 -default_F {fmt(F)} "
                  f"-detpixels {pixels} -pixel {fmt(pixel_mm)} -distance {fmt(distance_mm)} "

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nbcupy.physics import polarization_factor
+from nbcupy.engine.physics import polarization_factor
 
 from .support import (
     examples,

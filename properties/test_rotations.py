@@ -15,11 +15,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbcupy import geometry as geo
-from nbcupy.engine import EngineSettings, crystal_settings
+from nbcupy.engine import EngineSettings
 from nbcupy.engine import render as engine_render
-from nbcupy.models import Mosaic
-from nbcupy.rng import NanoBraggRandom, SeedStream, umat2misset
+from nbcupy.engine.crystal_settings import crystal_settings
+from nbcupy.experiment import geometry as geo
+from nbcupy.experiment.models import Mosaic
+from nbcupy.nanobragg.rng import NanoBraggRandom, SeedStream, umat2misset
 
 from .support import (
     angles_deg,
@@ -158,7 +159,7 @@ def test_detector_rotations_keep_the_detector_frame_proper(conv, rot, twotheta):
     frame = np.vstack([sim.detector.fdet, sim.detector.sdet, sim.detector.odet])
     np.testing.assert_allclose(frame @ frame.T, EYE, atol=TOL)
     assert abs(np.linalg.det(frame) - np.linalg.det(frame0)) <= TOL
-    from nbcupy.conventions import get_convention
+    from nbcupy.experiment.conventions import get_convention
 
     tt_axis = np.array(get_convention(conv[1:]).twotheta_axis, dtype=float)
     rx, ry, rz = (math.radians(x) for x in rot)

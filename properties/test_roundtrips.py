@@ -21,13 +21,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nbcupy import geometry as geo
+from nbcupy.experiment import geometry as geo
+from nbcupy.io.ctext import c_g
 from nbcupy.io.fdump import read_fdump, write_fdump
 from nbcupy.io.floatimage import read_float_image, write_float_image
 from nbcupy.io.hkl import build_hkl_grid, read_hkl
-from nbcupy.io.smv import SMVHeaderFields, c_g, read_smv, write_smv
+from nbcupy.io.smv import SMVHeaderFields, read_smv, write_smv
 from nbcupy.io.sourcefile import read_sourcefile
-from nbcupy.rng import umat2misset
+from nbcupy.nanobragg.rng import umat2misset
 
 from .support import (
     build,

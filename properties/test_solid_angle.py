@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbcupy.physics import R_E_SQR
+from nbcupy.engine.physics import R_E_SQR
 
 from .support import (
     examples,

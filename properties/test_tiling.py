@@ -70,7 +70,7 @@ def test_any_memory_budget_and_thread_count_give_the_same_image(flags, memory_mb
 def test_an_roi_render_is_the_same_region_of_the_full_render(flags, data, memory_mb):
     full = render(flags)
     det = full.simulation.detector
-    assert full.simulation.scan.phi0 != 0.0  # see the module docstring
+    assert full.simulation.spindle.phi0 != 0.0  # see the module docstring
     f0 = data.draw(st.integers(0, det.fpixels - 1), label="fmin")
     f1 = data.draw(st.integers(f0, det.fpixels - 1), label="fmax")
     s0 = data.draw(st.integers(0, det.spixels - 1), label="smin")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from nbcupy.errors import InputError
-from nbcupy.flags import parse_flags
+from nbcupy.nanobragg.flags import parse_flags
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 INPUTS = GOLDEN / "inputs"

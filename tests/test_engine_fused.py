@@ -1,11 +1,12 @@
 """Fused settings sums against the plain Array-API reference.
 
-* NumPy: :mod:`nbcupy.kernels_numpy` mirrors :func:`nbcupy.kernels.settings_sum_plain`
-  operation for operation, so the images must be bit-identical to the plain kernel on NumPy
-  and to ``array_api_strict`` (which always runs the plain kernel), for any threads and tiles.
-* CUDA: :mod:`nbcupy.kernels_cupy`'s source is compiled for the CPU with g++ and a few macros
-  and compared with the plain sum within rounding; with nvcc it must also compile to PTX; on a
-  machine with CuPy and a GPU the whole engine is compared too.
+* NumPy: :mod:`nbcupy.engine.kernels.numpy_fused` mirrors
+  :func:`nbcupy.engine.kernels.plain.settings_sum_plain` operation for operation, so the images
+  must be bit-identical to the plain kernel on NumPy and to ``array_api_strict`` (which always
+  runs the plain kernel), for any threads and tiles.
+* CUDA: :mod:`nbcupy.engine.kernels.cuda`'s source is compiled for the CPU with g++ and a few
+  macros and compared with the plain sum within rounding; with nvcc it must also compile to PTX;
+  on a machine with CuPy and a GPU the whole engine is compared too.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbcupy import kernels
 from nbcupy.backends import get_backend, to_numpy
-from nbcupy.engine import EngineSettings, _Engine, fused_kernel_applies, render
+from nbcupy.engine import EngineSettings, render
+from nbcupy.engine.context import build_context
+from nbcupy.engine.kernels import fused_kernel_applies
+from nbcupy.engine.kernels import plain as kernels
+from nbcupy.engine.sample_geometry import pixel_coordinates, sample_geometry
+from nbcupy.engine.tiling import pixels_per_tile
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RANDOM20 = str(GOLDEN / "inputs" / "random20.hkl")
@@ -55,12 +60,16 @@ def _in_tmp(tmp_path, monkeypatch):
 
 
 def _simulation(extra: str):
-    from nbcupy.flags import parse_flags
-    from nbcupy.rng import NanoBraggRandom
-    from nbcupy.setup import build_simulation
+    from nbcupy.nanobragg.build import build_simulation
+    from nbcupy.nanobragg.flags import parse_flags
+    from nbcupy.nanobragg.rng import NanoBraggRandom
 
     argv = f"{BASE} {extra}".split() + ["-nonoise", "-noprogress"]
     return build_simulation(parse_flags(argv).options, NanoBraggRandom())[0]
+
+
+def _context(sim, dtype, memory_mb, threads, kernel="auto"):
+    return build_context(sim, get_backend("numpy"), dtype, memory_mb, threads, kernel)
 
 
 def _image(sim, **kw) -> tuple[np.ndarray, str]:
@@ -93,7 +102,7 @@ def test_numpy_fused_is_bit_identical_to_plain(name, dtype):
 def test_flat_geometry_rows_match_pixel_by_pixel(extra, dtype):
     # whole-row tiles form positions by broadcasting: exactly the per-pixel numbers
     sim = _simulation(f"-oversample 1 {extra}")
-    geo = _Engine(sim, get_backend("numpy"), dtype, 256.0, 1).flat_geometry
+    geo = _context(sim, dtype, 256.0, 1).kernel.flat_geometry
     fpixels = sim.detector.fpixels
     rows = [None if a is None else a.copy() for a in geo.rows(3, 5, fpixels)]
     flat = np.arange(3 * fpixels, 8 * fpixels)
@@ -111,14 +120,14 @@ def test_flat_geometry_rows_match_pixel_by_pixel(extra, dtype):
 def test_oversampled_rows_match_plain_geometry(extra, dtype):
     # oversampled whole-row tiles: the plain per-sample geometry's exact numbers
     sim = _simulation(extra)
-    eng = _Engine(sim, get_backend("numpy"), dtype, 256.0, 1)
-    assert eng.sub_geometry is not None
+    eng = _context(sim, dtype, 256.0, 1)
+    assert eng.kernel.sub_geometry is not None
     fpixels = sim.detector.fpixels
-    comps, air = eng.sub_geometry.rows(2, 3, fpixels)
+    comps, air = eng.kernel.sub_geometry.rows(2, 3, fpixels)
     comps, air = [c.copy() for c in comps], air.copy()
     flat = np.arange(2 * fpixels, 5 * fpixels)
-    ref_comps, ref_air = eng._sample_geometry((flat % fpixels).astype(dtype),
-                                              (flat // fpixels).astype(dtype))
+    ref_comps, ref_air = sample_geometry(eng, (flat % fpixels).astype(dtype),
+                                         (flat // fpixels).astype(dtype))
     for a, b in zip([*comps, air], [*ref_comps, ref_air], strict=True):
         assert a.shape == b.shape and a.dtype == np.dtype(dtype)
         assert np.array_equal(a, b)
@@ -142,8 +151,8 @@ def test_numpy_fused_matches_array_api_strict(dtype):
 def test_numpy_flat_geometry_is_bit_identical_to_plain(extra, dtype):
     # one sample per pixel on a flat detector: the fused geometry replaces the plain one
     sim = _simulation(f"-oversample 1 {extra}")
-    eng = _Engine(sim, get_backend("numpy"), dtype, 256.0, 1)
-    assert eng.flat_geometry is not None
+    eng = _context(sim, dtype, 256.0, 1)
+    assert eng.kernel.flat_geometry is not None
     fused, kind = _image(sim, dtype=dtype)
     assert kind == "numpy-fused"
     plain, _ = _image(sim, dtype=dtype, kernel="plain")
@@ -155,7 +164,7 @@ def test_numpy_flat_geometry_is_bit_identical_to_plain(extra, dtype):
 def test_settings_sum_in_several_chunks():
     # more settings than one chunk: the chunked sum order is shared by both kernels
     sim = _simulation("-mosaic 0.3 -mosaic_dom 60 -phi 0 -osc 4 -phisteps 40 -detpixels 6")
-    eng = _Engine(sim, get_backend("numpy"), "float64", 64.0, 1)
+    eng = _context(sim, "float64", 64.0, 1)
     assert eng.n_settings > kernels.SETTINGS_CHUNK
     assert len(eng.terms.chunks()) > 1
     fused, _ = _image(sim)
@@ -179,12 +188,12 @@ def test_kernel_choice():
 
 
 def test_tiles_are_bounded_and_independent_of_steps():
-    one = _Engine(_simulation(""), get_backend("numpy"), "float64", 256.0, 2)
-    many = _Engine(_simulation("-mosaic 0.5 -mosaic_dom 30 -phi 0 -osc 5 -phisteps 20"),
-                   get_backend("numpy"), "float64", 256.0, 2)
+    one = _context(_simulation(""), "float64", 256.0, 2)
+    many = _context(_simulation("-mosaic 0.5 -mosaic_dom 30 -phi 0 -osc 5 -phisteps 20"),
+                    "float64", 256.0, 2)
     big = 4096 * 4096
-    assert one.pixels_per_tile(big) == many.pixels_per_tile(big)
-    assert one.pixels_per_tile(big) * one.Q <= 131072
+    assert pixels_per_tile(one, big) == pixels_per_tile(many, big)
+    assert pixels_per_tile(one, big) * one.Q <= 131072
 
 
 # --------------------------------------------------------------------------------------
@@ -211,7 +220,7 @@ def _cpu_kernel(tmp_path: Path, dtype: str):
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("no g++ to compile the CUDA kernel for the CPU")
-    from nbcupy.kernels_cupy import kernel_source
+    from nbcupy.engine.kernels.cuda import kernel_source
 
     src = tmp_path / f"kernel_{dtype}.cpp"
     src.write_text(_SHIM + kernel_source(dtype))
@@ -222,7 +231,7 @@ def _cpu_kernel(tmp_path: Path, dtype: str):
 
 
 def _run_cpu_kernel(lib, terms, dtype, dflat):
-    from nbcupy.kernels_cupy import kernel_arguments
+    from nbcupy.engine.kernels.cuda import kernel_arguments
 
     args = kernel_arguments(terms, dtype)
     real = ctypes.c_double if dtype == "float64" else ctypes.c_float
@@ -251,9 +260,9 @@ def _run_cpu_kernel(lib, terms, dtype, dflat):
 def test_cuda_kernel_source_on_the_cpu_matches_plain(name, dtype, tmp_path):
     lib = _cpu_kernel(tmp_path, dtype)
     sim = _simulation(FEATURES[name] + " -detpixels 8")
-    eng = _Engine(sim, get_backend("numpy"), dtype, 64.0, 1, kernel="plain")
-    fp, sp, P = eng._pixel_coordinates(range(0, 64))
-    comps, _ = eng._sample_geometry(fp, sp)
+    eng = _context(sim, dtype, 64.0, 1, kernel="plain")
+    fp, sp, P = pixel_coordinates(eng, range(0, 64))
+    comps, _ = sample_geometry(eng, fp, sp)
     dflat = [c.reshape(-1) for c in comps]
     want = to_numpy(kernels.settings_sum_plain(eng.dev, *dflat)).astype(np.float64)
     got = _run_cpu_kernel(lib, eng.terms, dtype, dflat).astype(np.float64)
@@ -268,7 +277,7 @@ def test_cuda_kernel_source_compiles_with_nvcc(dtype, tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("no nvcc")
-    from nbcupy.kernels_cupy import kernel_source
+    from nbcupy.engine.kernels.cuda import kernel_source
 
     src = tmp_path / "kernel.cu"
     src.write_text(kernel_source(dtype))

@@ -32,8 +32,8 @@ def test_img_header_sets_detector_and_beam(tmp_path):
     assert det.pixel_size == pytest.approx(1e-4)
     assert sim.beam.wavelength == pytest.approx(1.3e-10)
     assert (det.xbeam, det.ybeam) == pytest.approx((2.0e-3, 1.5e-3))
-    assert sim.scan.phi0 == pytest.approx(np.radians(3.0))
-    assert sim.scan.osc == pytest.approx(np.radians(2.0))
+    assert sim.spindle.phi0 == pytest.approx(np.radians(3.0))
+    assert sim.spindle.osc == pytest.approx(np.radians(2.0))
     # nanoBragg finds DISTANCE inside CLOSE_DISTANCE (the later key) and uses 80 mm
     assert det.distance == pytest.approx(0.080)
 
@@ -42,7 +42,7 @@ def test_corrected_header_lookup_uses_exact_keys(tmp_path):
     _write(tmp_path / "h.img")
     sim = nbcupy.simulate(["-img", str(tmp_path / "h.img"), *CELL.split()], corrected=True)
     assert sim.simulation.detector.close_distance == pytest.approx(0.080)
-    from nbcupy.flags import parse_flags
+    from nbcupy.nanobragg.flags import parse_flags
 
     opts = parse_flags(["-img", str(tmp_path / "h.img")], corrected=True).options
     assert opts.distance == pytest.approx(0.090)

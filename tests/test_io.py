@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 from nbcupy.errors import InputError, NbcupyError
+from nbcupy.experiment.regions import roi_mask
 from nbcupy.io.atomic import atomic_open, atomic_write
+from nbcupy.io.ctext import c_atof
 from nbcupy.io.fdump import fdump_bytes, read_fdump, write_fdump
 from nbcupy.io.floatimage import read_float_image, write_float_image
 from nbcupy.io.hkl import HKLTable, build_hkl_grid, read_hkl
@@ -33,15 +35,14 @@ from nbcupy.io.smv import (
     smv_header,
     write_smv,
 )
-from nbcupy.io.sourcefile import c_atof, read_sourcefile
-from nbcupy.outputs import (
+from nbcupy.io.sourcefile import read_sourcefile
+from nbcupy.nanobragg.adu import (
     auto_int_scale,
     auto_pgm_scale,
     int_image,
     pgm_image,
-    roi_mask,
 )
-from nbcupy.stats import image_statistics
+from nbcupy.nanobragg.stats import image_statistics
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 INPUTS = GOLDEN / "inputs"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbcupy.noise import noise_image_uint16, poisson_counts_exact, poisson_counts_fast
-from nbcupy.rng import NanoBraggRandom, SeedStream
+from nbcupy.nanobragg.noise import noise_image_uint16, poisson_counts_exact, poisson_counts_fast
+from nbcupy.nanobragg.rng import NanoBraggRandom, SeedStream
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = {c["name"]: c for c in json.loads((GOLDEN / "manifest.json").read_text())}

@@ -1,4 +1,4 @@
-"""The compiled noise loop (C extension nbcupy._sequential) against the pure-Python one.
+"""The compiled noise loop (C extension nbcupy.nanobragg._sequential) against the pure-Python one.
 
 Every comparison asks for identical counts AND an identical final generator state (LCG word,
 shuffle table, gaussdev spare, poidev cache), followed by identical further draws.
@@ -24,14 +24,14 @@ from tests.support import require_extension
 
 _sequential = require_extension(module_level=True)
 
-from nbcupy import noise  # noqa: E402
-from nbcupy.noise import noise_image_uint16, poisson_counts_exact  # noqa: E402
-from nbcupy.noise_compiled import (  # noqa: E402
+from nbcupy.nanobragg import noise  # noqa: E402
+from nbcupy.nanobragg.noise import noise_image_uint16, poisson_counts_exact  # noqa: E402
+from nbcupy.nanobragg.noise_compiled import (  # noqa: E402
     _pack_state,
     poidev_array_compiled,
     poisson_counts_compiled,
 )
-from nbcupy.rng import NanoBraggRandom, SeedStream  # noqa: E402
+from nbcupy.nanobragg.rng import NanoBraggRandom, SeedStream  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = {c["name"]: c for c in json.loads((GOLDEN / "manifest.json").read_text())}
@@ -426,13 +426,13 @@ def test_dispatch_uses_compiled_for_any_size_and_env_disables(monkeypatch):
 
 
 def test_missing_extension_falls_back_in_a_fresh_process(tmp_path):
-    """With nbcupy._sequential unimportable, nbcupy.noise still works (pure path)."""
+    """Without the C extension (unimportable), nbcupy.nanobragg.noise still works (pure path)."""
     code = (
         "import sys\n"
-        "sys.modules['nbcupy._sequential'] = None  # makes the import fail\n"
+        "sys.modules['nbcupy.nanobragg._sequential'] = None  # makes the import fail\n"
         "import numpy as np\n"
-        "from nbcupy import noise\n"
-        "from nbcupy.rng import NanoBraggRandom, SeedStream\n"
+        "from nbcupy.nanobragg import noise\n"
+        "from nbcupy.nanobragg.rng import NanoBraggRandom, SeedStream\n"
         "assert noise._compiled_kernel() is None and noise._COMPILED is False\n"
         "c = noise.poisson_counts_exact(np.full((8, 9), 3.5, np.float32),\n"
         "                               NanoBraggRandom(), SeedStream(-4), None)\n"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nbcupy.flags import FLAGS, markdown_table
+from nbcupy.nanobragg.flags import FLAGS, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_flag_table_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, "refresh the table with: python -m nbcupy.flags"
+    assert markdown_table() in readme, "refresh the table with: python -m nbcupy.nanobragg.flags"
 
 
 def test_every_flag_has_a_status_and_refusals_have_reasons() -> None:

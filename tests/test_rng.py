@@ -1,4 +1,4 @@
-"""nbcupy.rng against numbers produced by nanoBragg's own C routines.
+"""nbcupy.nanobragg.rng against numbers produced by nanoBragg's own C routines.
 
 The reference values were generated with a small C harness that links the ran1 / gaussdev /
 poidev / gammln / mosaic_rotation_umat / umat2misset functions of nanoBragg.c (gcc 12.2,
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbcupy.rng import RAN1_MAX, NanoBraggRandom, SeedStream, gammln, umat2misset
+from nbcupy.nanobragg.rng import RAN1_MAX, NanoBraggRandom, SeedStream, gammln, umat2misset
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RTD = 57.29577951308232

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nbcupy.io.smv import c_g
-from nbcupy.outputs import auto_int_scale, auto_pgm_scale, int_image, pgm_image, roi_mask
-from nbcupy.stats import (
+from nbcupy.experiment.regions import roi_mask
+from nbcupy.io.ctext import c_g
+from nbcupy.nanobragg.adu import auto_int_scale, auto_pgm_scale, int_image, pgm_image
+from nbcupy.nanobragg.stats import (
     format_summary_lines,
     image_statistics,
     last_subpixel_coordinate,
@@ -140,9 +141,9 @@ def test_sums_are_sequential_with_float32_squares():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_c_and_numpy_sequential_sums_agree_bit_for_bit(dtype):
-    """nbcupy._sequential's sums against the NumPy fallback (and a Python loop) on values
+    """nbcupy.nanobragg._sequential's sums against the NumPy fallback (and a Python loop) on values
     spanning many magnitudes, where any other summation order would round differently."""
-    from nbcupy import stats
+    from nbcupy.nanobragg import stats
 
     sequential = require_extension()
     rng = np.random.default_rng(3)

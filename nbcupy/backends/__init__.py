@@ -3,7 +3,12 @@
 Physics code never imports NumPy or CuPy for computation; it receives arrays and asks
 :func:`array_namespace` for their namespace.  The engine calls :func:`get_backend` once,
 moves its inputs to the device with :func:`asarray` and brings the image back with
-:func:`to_numpy`.
+:func:`to_numpy` (the one host-copy helper).  What only a GPU library can do (compiling a
+CUDA kernel, its own random generator) is reached through :func:`compile_raw_kernel`,
+:func:`contiguous` and :func:`native_module`, so that no other module imports CuPy.
+
+Belongs here: choosing, importing and bridging array libraries.  Does not: physics, kernels'
+sources, anything nanoBragg-specific.
 """
 
 from __future__ import annotations
@@ -125,7 +130,8 @@ def asarray(backend: Backend, value: Any, dtype: Any = None) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy an array of any backend to a NumPy array on the host."""
+    """A NumPy array on the host holding ``x`` (an array of any backend, or array-like);
+    NumPy arrays are returned as they are, device arrays are copied."""
     if isinstance(x, np.ndarray):
         return x
     mod = type(x).__module__
@@ -134,3 +140,29 @@ def to_numpy(x: Any) -> np.ndarray:
     if mod.startswith("array_api_strict"):
         return np.asarray(x._array) if hasattr(x, "_array") else np.asarray(x)
     return np.asarray(x)
+
+
+def native_module(xp: Any) -> Any:
+    """The array library behind the namespace ``xp``: the ``cupy`` module for CuPy namespaces,
+    else ``numpy`` (for NumPy and for ``array_api_strict``, whose arrays are NumPy's)."""
+    from array_api_compat import is_cupy_namespace
+
+    if is_cupy_namespace(xp):
+        import cupy
+
+        return cupy
+    return np
+
+
+def contiguous(backend: Backend, x: Any, dtype: Any) -> Any:
+    """``x`` as a C-contiguous array of ``dtype`` on ``backend`` (what a raw kernel reads)."""
+    mod = native_module(backend.xp)
+    return mod.ascontiguousarray(mod.asarray(x, dtype=dtype))
+
+
+def compile_raw_kernel(source: str, name: str) -> Any:
+    """Compile the CUDA C++ ``source`` and return its ``extern "C"`` kernel ``name`` (a CuPy
+    ``RawKernel``, called as ``kernel(grid, block, args)``)."""
+    import cupy
+
+    return cupy.RawKernel(source, name)

@@ -30,8 +30,8 @@ import re
 import numpy as np
 
 from nbcupy.errors import InputError
+from nbcupy.experiment.models import HKLGrid
 from nbcupy.io.atomic import atomic_write
-from nbcupy.io.hkl import HKLGrid
 
 __all__ = ["fdump_bytes", "write_fdump", "read_fdump"]
 

@@ -10,10 +10,11 @@ import os
 
 import numpy as np
 
+from nbcupy.backends import to_numpy
 from nbcupy.errors import InputError
 from nbcupy.io.atomic import atomic_write
 
-__all__ = ["write_float_image", "read_float_image"]
+__all__ = ["write_float_image", "write_image", "read_float_image"]
 
 
 def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
@@ -22,9 +23,14 @@ def write_float_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     The values are rounded to float32 (nanoBragg's image type) and stored
     little-endian in C order. A CuPy array is copied to the host first.
     """
-    img = image.get() if hasattr(image, "get") and not isinstance(image, np.ndarray) else image
-    img = np.asarray(img)
+    img = to_numpy(image)
     atomic_write(path, np.ascontiguousarray(img, dtype="<f4").reshape(-1).data)
+
+
+def write_image(path: str | os.PathLike[str], pixels: np.ndarray, sim: object = None) -> None:
+    """The format registry's writer: ``pixels`` as a raw float image (no header, so the
+    models ``sim`` add nothing)."""
+    write_float_image(path, pixels)
 
 
 def read_float_image(path: str | os.PathLike[str], fpixels: int, spixels: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbcupy.errors import InputError
+from nbcupy.experiment.models import HKLGrid
 
 __all__ = ["HKLTable", "HKLGrid", "read_hkl", "build_hkl_grid"]
 
@@ -48,45 +49,6 @@ class HKLTable:
 
     def __len__(self) -> int:
         return int(self.h.shape[0])
-
-
-@dataclass(frozen=True)
-class HKLGrid:
-    """Dense structure-factor lookup table, laid out like nanoBragg's ``Fhkl``.
-
-    ``F[h - h_min, k - k_min, l - l_min]`` is the amplitude of reflection
-    (h, k, l) for ``h_min <= h <= h_max`` etc. The array has shape
-    ``(h_range + 1, k_range + 1, l_range + 1)`` with ``h_range = h_max - h_min
-    + 1``: nanoBragg allocates one extra plane at the high end of each axis,
-    which holds 0.0 and is written to / read from ``Fdump.bin`` as well.
-    ``hkls`` is nanoBragg's count of "initialized hkls": the number of lines
-    read from an hkl file, or ``h_range * k_range * l_range`` for a grid read
-    back from a dump file.
-    """
-
-    F: np.ndarray
-    h_min: int
-    h_max: int
-    k_min: int
-    k_max: int
-    l_min: int
-    l_max: int
-    hkls: int
-
-    @property
-    def h_range(self) -> int:
-        """Number of h planes actually covered (``h_max - h_min + 1``)."""
-        return self.h_max - self.h_min + 1
-
-    @property
-    def k_range(self) -> int:
-        """Number of k planes actually covered (``k_max - k_min + 1``)."""
-        return self.k_max - self.k_min + 1
-
-    @property
-    def l_range(self) -> int:
-        """Number of l planes actually covered (``l_max - l_min + 1``)."""
-        return self.l_max - self.l_min + 1
 
 
 def _bad(name: str, lineno: int, what: str) -> InputError:

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from nbcupy.errors import InputError
-from nbcupy.io.sourcefile import c_atof
+from nbcupy.io.ctext import c_atof
 
 __all__ = ["read_mosflm_matrix"]
 

@@ -8,9 +8,9 @@ import numpy as np
 
 from nbcupy.errors import InputError
 from nbcupy.io.atomic import atomic_write
-from nbcupy.io.smv import c_g
+from nbcupy.io.ctext import c_g
 
-__all__ = ["pgm_bytes", "write_pgm", "read_pgm"]
+__all__ = ["pgm_bytes", "write_pgm", "write_image", "read_pgm"]
 
 
 def pgm_bytes(image_u8: np.ndarray, pgm_scale: float) -> bytes:
@@ -30,6 +30,13 @@ def pgm_bytes(image_u8: np.ndarray, pgm_scale: float) -> bytes:
 def write_pgm(path: str | os.PathLike[str], image_u8: np.ndarray, pgm_scale: float) -> None:
     """Write a P5 PGM exactly as nanoBragg does, atomically."""
     atomic_write(path, pgm_bytes(image_u8, pgm_scale))
+
+
+def write_image(path: str | os.PathLike[str], pixels: np.ndarray, sim: object = None, *,
+                pgm_scale: float) -> None:
+    """The format registry's writer: uint8 grey levels ``pixels`` as nanoBragg's PGM, whose
+    comment line records ``pgm_scale`` (grey levels per photon)."""
+    write_pgm(path, pixels, pgm_scale)
 
 
 def read_pgm(path: str | os.PathLike[str]) -> np.ndarray:

@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nbcupy.errors import InputError
+from nbcupy.experiment.models import Simulation
 from nbcupy.io.atomic import atomic_write
-from nbcupy.io.sourcefile import c_atof
+from nbcupy.io.ctext import c_atof, c_g
 
 __all__ = [
     "HEADER_BYTES",
     "SMVHeaderFields",
     "SMVImage",
-    "c_g",
     "smv_header",
     "smv_bytes",
     "write_smv",
@@ -51,14 +51,6 @@ __all__ = [
 HEADER_BYTES = 512
 #: nanoBragg's radians-to-degrees factor, ``180.0*M_1_PI``
 RTD = 180.0 * 0.318309886183790671537767526745028724
-
-
-def c_g(x: float) -> str:
-    """Format ``x`` like C's ``printf("%g")`` (glibc), including ``-nan``."""
-    x = float(x)
-    if math.isnan(x):
-        return "-nan" if math.copysign(1.0, x) < 0 else "nan"
-    return "%g" % x  # noqa: UP031  (printf semantics on purpose)
 
 
 @dataclass(frozen=True)
@@ -186,6 +178,19 @@ class SMVHeaderFields:
         )
 
 
+def header_fields(sim: Simulation, noise_image: bool = False) -> SMVHeaderFields:
+    """The header numbers of an image of ``sim`` (its detector, beam and spindle models);
+    ``noise_image`` for nanoBragg's noise image (see :meth:`SMVHeaderFields.from_detector`)."""
+    det, spindle = sim.detector, sim.spindle
+    return SMVHeaderFields.from_detector(
+        fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
+        distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
+        ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
+        dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
+        close_distance_m=det.close_distance, phi0_rad=spindle.phi0, osc_rad=spindle.osc,
+        twotheta_rad=det.twotheta, noise_image=noise_image)
+
+
 def smv_header(
     values: SMVHeaderFields | dict,
     byte_order: str = "little_endian",
@@ -295,6 +300,13 @@ def write_smv(
     (see ``overflow`` in :func:`smv_header`).
     """
     atomic_write(path, smv_bytes(image_uint16, header_fields, overflow))
+
+
+def write_image(path: str | os.PathLike[str], pixels: np.ndarray, sim: Simulation, *,
+                noise_image: bool = False) -> None:
+    """Write uint16 ADU ``pixels`` (spixels, fpixels) of an image of ``sim`` as nanoBragg's
+    SMV file (the format registry's writer)."""
+    write_smv(path, pixels, header_fields(sim, noise_image))
 
 
 @dataclass(frozen=True)

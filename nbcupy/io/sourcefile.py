@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 
 import numpy as np
 
 from nbcupy.errors import InputError
+from nbcupy.io.ctext import c_atof
 
-__all__ = ["c_atof", "read_text_columns", "read_sourcefile"]
+__all__ = ["read_text_columns", "read_sourcefile"]
 
 #: characters nanoBragg treats as field separators
 DELIMITERS = " \t,;:!"
@@ -38,37 +38,6 @@ DELIMITERS = " \t,;:!"
 NUMBER_CHARS = "0123456789-+.EGeg"
 #: fgets() buffer of nanoBragg (10240 bytes including the terminating NUL)
 _CHUNK = 10239
-
-_C_SPACE = " \t\n\v\f\r"
-_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
-_SPECIAL = re.compile(r"([+-]?)(inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
-_DEC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def c_atof(text: str) -> float:
-    """Convert the longest numeric prefix of ``text`` like C's ``atof``.
-
-    Leading C white space is skipped; decimal, hexadecimal (``0x1p3``),
-    ``inf``/``infinity`` and ``nan`` forms are recognised case-insensitively.
-    Returns 0.0 when no number starts the string, and ±inf on overflow.
-    """
-    s = text.lstrip(_C_SPACE)
-    m = _HEX.match(s)
-    if m:
-        tok = m.group(0)
-        try:
-            return float.fromhex(tok)
-        except OverflowError:
-            return -math.inf if tok.startswith("-") else math.inf
-    m = _SPECIAL.match(s)
-    if m:
-        value = math.inf if m.group(2)[:3].lower() == "inf" else math.nan
-        return -value if m.group(1) == "-" else value
-    m = _DEC.match(s)
-    if m:
-        return float(m.group(0))
-    return 0.0
-
 
 def _span(text: str, pos: int, chars: str) -> int:
     """Like ``strspn``: first index at or after ``pos`` not in ``chars``."""

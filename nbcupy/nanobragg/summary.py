@@ -68,7 +68,7 @@ def print_summary(sim: Any, rep: Any, opts: Any, *, backend: str, chosen: str, d
     p(f"  DIRECTION_OF_DETECTOR_Y-AXIS= {_v(det.sdet)}")
     p(f"  DIRECTION_OF_DETECTOR_Z-AXIS= {_v(det.odet)}")
     p(f"  INCIDENT_BEAM_DIRECTION= {_v(beam.direction)}")
-    p(f"  spindle ROTATION_AXIS= {_v(sim.scan.spindle_axis)}")
+    p(f"  spindle ROTATION_AXIS= {_v(sim.spindle.spindle_axis)}")
     p("  dials origin= {:g} {:g} {:g}".format(*det.dials_origin))
     fmin, fmax, smin, smax = samp.roi
     p(f"  roi: {fmin} < x < {fmax} && {smin} < y < {smax}")
@@ -77,8 +77,8 @@ def print_summary(sim: Any, rep: Any, opts: Any, *, backend: str, chosen: str, d
     p(f"  {sim.sources.count} sources")
     p(f"  {sim.mosaic.domains} mosaic domains over mosaic spread of "
       f"{sim.mosaic.spread * RTD:g} degrees")
-    p(f"  {sim.scan.phisteps} phi steps from {sim.scan.phi0 * RTD:g} to "
-      f"{(sim.scan.phi0 + sim.scan.osc) * RTD:g} degrees")
+    p(f"  {sim.spindle.phisteps} phi steps from {sim.spindle.phi0 * RTD:g} to "
+      f"{(sim.spindle.phi0 + sim.spindle.osc) * RTD:g} degrees")
     flags = "".join(f for f, on in ((" +thick", samp.oversample_thick),
                                     (" +polar", samp.oversample_polar),
                                     (" +omega", samp.oversample_omega)) if on)

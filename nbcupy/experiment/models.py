@@ -1,7 +1,8 @@
 """Experiment models: frozen dataclasses in SI units, named as crystallographers name them.
 
-The command line (or a Python caller) fills them in one place (:mod:`nbcupy.setup`); the engine
-reads only these.  Vectors are lab-frame numpy arrays of shape (3,).
+The command line (or a Python caller) fills them in one place
+(:mod:`nbcupy.nanobragg.build`); the engine reads only these.  Vectors are lab-frame numpy
+arrays of shape (3,).
 """
 
 from __future__ import annotations
@@ -103,24 +104,70 @@ class Detector:
 
 
 @dataclass(frozen=True)
-class StructureFactors:
-    """Structure-factor amplitudes on a grid of Miller indices.
+class HKLGrid:
+    """Dense structure-factor amplitudes on a box of Miller indices, laid out like nanoBragg's
+    ``Fhkl``.
 
-    grid: float64 array indexed [h - h_min, k - k_min, l - l_min] (None when only
-    ``default_F`` is used).  default_F: amplitude of every reflection not on the grid.
-    interpolate: tricubic interpolation between grid points.  hkls: number of entries read.
+    ``F[h - h_min, k - k_min, l - l_min]`` is the amplitude (electrons) of reflection (h, k, l)
+    for ``h_min <= h <= h_max`` etc.  The array has shape ``(h_range + 1, k_range + 1,
+    l_range + 1)`` with ``h_range = h_max - h_min + 1``: nanoBragg allocates one extra plane at
+    the high end of each axis, which holds 0.0 and is written to / read from ``Fdump.bin`` as
+    well.  ``hkls`` is nanoBragg's count of "initialized hkls": the number of reflections read
+    from a file, or ``h_range * k_range * l_range`` for a grid read back from a dump file.
+    """
+
+    F: np.ndarray
+    h_min: int
+    h_max: int
+    k_min: int
+    k_max: int
+    l_min: int
+    l_max: int
+    hkls: int
+
+    @property
+    def h_range(self) -> int:
+        """Number of h planes actually covered (``h_max - h_min + 1``)."""
+        return self.h_max - self.h_min + 1
+
+    @property
+    def k_range(self) -> int:
+        """Number of k planes actually covered (``k_max - k_min + 1``)."""
+        return self.k_max - self.k_min + 1
+
+    @property
+    def l_range(self) -> int:
+        """Number of l planes actually covered (``l_max - l_min + 1``)."""
+        return self.l_max - self.l_min + 1
+
+    @property
+    def ranges(self) -> tuple[int, int, int]:
+        """nanoBragg's h_range, k_range, l_range."""
+        return self.h_range, self.k_range, self.l_range
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape of the stored array ``F`` (one padding plane more than the ranges)."""
+        return tuple(int(n) for n in self.F.shape)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class StructureFactors:
+    """The crystal's structure-factor amplitudes.
+
+    grid: amplitudes on a box of Miller indices (:class:`HKLGrid`), or None when only
+    ``default_F`` is used.  default_F: amplitude (electrons) of every reflection not on the
+    grid.  interpolate: tricubic interpolation between grid nodes.
     """
 
     default_F: float = 0.0
-    grid: np.ndarray | None = None
-    h_min: int = 0
-    h_max: int = -1
-    k_min: int = 0
-    k_max: int = -1
-    l_min: int = 0
-    l_max: int = -1
-    hkls: int = 0
+    grid: HKLGrid | None = None
     interpolate: bool = False
+
+    @property
+    def hkls(self) -> int:
+        """nanoBragg's count of initialized reflections (0 without a grid)."""
+        return 0 if self.grid is None else self.grid.hkls
 
 
 @dataclass(frozen=True)
@@ -143,9 +190,11 @@ class Crystal:
 
 
 @dataclass(frozen=True)
-class Scan:
-    """Spindle rotation: ``phisteps`` steps of ``phistep`` (rad) from ``phi0`` (rad) about the
-    unit ``spindle_axis``; ``osc`` is the whole range (rad)."""
+class Spindle:
+    """The spindle rotation during one exposure: ``phisteps`` steps of ``phistep`` (rad) from
+    ``phi0`` (rad) about the unit ``spindle_axis``; ``osc`` is the exposure's whole range (rad).
+
+    (A series of exposures, what dxtbx calls a scan, is a sequence of these.)"""
 
     phi0: float = 0.0
     phistep: float = 0.0
@@ -203,7 +252,7 @@ class Simulation:
     detector: Detector
     crystal: Crystal
     structure_factors: StructureFactors
-    scan: Scan
+    spindle: Spindle
     mosaic: Mosaic
     sampling: Sampling
     corrected: bool = False
@@ -211,5 +260,5 @@ class Simulation:
     @property
     def steps(self) -> int:
         """nanoBragg's divisor: sources x mosaic domains x phi steps x oversample^2."""
-        return (self.sources.count * self.mosaic.domains * self.scan.phisteps
+        return (self.sources.count * self.mosaic.domains * self.spindle.phisteps
                 * self.sampling.oversample ** 2)

@@ -1,7 +1,7 @@
 """The settings of one nanoBragg-style run, as the user gave them (SI units, radians).
 
 The command line fills an :class:`Options` from nanoBragg's flags (converting mm, Angstrom,
-degrees, microns and mrad as it reads them); :func:`nbcupy.setup.build_simulation` applies
+degrees, microns and mrad as it reads them); :func:`nbcupy.nanobragg.build.build_simulation` applies
 nanoBragg's defaults and auto-selection rules to turn it into the experiment models.  ``None``
 means "not given"; the setup decides the default.
 """

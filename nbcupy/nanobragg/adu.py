@@ -9,41 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbcupy.backends import to_numpy
+
 __all__ = [
-    "to_host",
-    "roi_mask",
     "auto_int_scale",
     "auto_pgm_scale",
     "int_image",
     "pgm_image",
 ]
-
-
-def to_host(array: object) -> np.ndarray:
-    """A NumPy view/copy of ``array``; CuPy (or other ``.get()``) arrays are copied to the host."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "get") and hasattr(array, "shape"):
-        array = array.get()
-    return np.asarray(array)
-
-
-def roi_mask(
-    fpixels: int,
-    spixels: int,
-    xmin: int = 0,
-    xmax: int | None = None,
-    ymin: int = 0,
-    ymax: int | None = None,
-) -> np.ndarray:
-    """Boolean (spixels, fpixels) mask of nanoBragg's region of interest.
-
-    ``-roi xmin xmax ymin ymax`` selects fast pixels ``xmin..xmax`` and slow
-    pixels ``ymin..ymax``, both ends inclusive; None means the last pixel.
-    """
-    xmax = fpixels - 1 if xmax is None else xmax
-    ymax = spixels - 1 if ymax is None else ymax
-    f = np.arange(fpixels)
-    s = np.arange(spixels)
-    return ((s >= ymin) & (s <= ymax))[:, None] & ((f >= xmin) & (f <= xmax))[None, :]
 
 
 def auto_int_scale(max_I: float) -> float:
@@ -96,8 +69,8 @@ def int_image(
     ``floorf``), floored and stored. NaN pixels become 0 (what the C cast
     gives on x86-64). Pixels outside ``roi`` (bool array, None = all) are 0.
     """
-    img = to_host(float_image_f32).astype(np.float32, copy=False)
-    inside = _as_roi(None if roi is None else to_host(roi), img.shape)
+    img = to_numpy(float_image_f32).astype(np.float32, copy=False)
+    inside = _as_roi(None if roi is None else to_numpy(roi), img.shape)
     flat = np.ascontiguousarray(img).reshape(-1)
     out = np.empty(flat.size, dtype=np.uint16)
     v = np.empty(min(flat.size, _BLOCK_PIXELS), dtype=np.float64)
@@ -132,8 +105,8 @@ def pgm_image(
     wraps modulo 256 (-1 -> 255) and NaN or a value below -2**31 gives 0.
     Pixels outside ``roi`` are 0.
     """
-    img = to_host(float_image_f32).astype(np.float32, copy=False)
-    inside = _as_roi(None if roi is None else to_host(roi), img.shape)
+    img = to_numpy(float_image_f32).astype(np.float32, copy=False)
+    inside = _as_roi(None if roi is None else to_numpy(roi), img.shape)
     flat = np.ascontiguousarray(img).reshape(-1)
     out = np.empty(flat.size, dtype=np.uint8)
     v = np.empty(min(flat.size, _BLOCK_PIXELS), dtype=np.float64)

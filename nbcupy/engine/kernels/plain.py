@@ -8,13 +8,14 @@ crystal setting s (source x phi step x mosaic domain) the engine needs
     acc[n]  = sum_s t[n, s]                                     (in chunks of settings)
 
 :func:`settings_sum_plain` is that computation in portable Array-API operations.  It is the
-reference: the fused variants (:mod:`nbcupy.kernels_numpy`, :mod:`nbcupy.kernels_cupy`) compute
+reference: the fused variants (:mod:`nbcupy.engine.kernels.numpy_fused`,
+:mod:`nbcupy.engine.kernels.cuda`) compute
 the same numbers, the NumPy one with exactly the same sequence of floating-point operations
 (so its results are bit-identical), and the tests compare them.
 
 The order of operations is part of the contract, because the NumPy variant mirrors it:
 h = ((dx A0 + dy A1) + dz A2) + o;  h0 = ceil(h - 0.5);  frac = h - h0; the lattice factor
-of :func:`nbcupy.physics.lattice_factor_squared` on the fractions; t = F_latt^2 (F F) with F
+of :func:`nbcupy.engine.physics.lattice_factor_squared` on the fractions; t = F_latt^2 (F F) with F
 from the grid, or t = F_latt^2 and acc *= default_F^2 after the sum when there is no grid;
 t is laid out (settings, samples) so that every operation runs along contiguous samples, and
 summed over its first axis in chunks of :data:`SETTINGS_CHUNK` settings, accumulated chunk by
@@ -28,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from nbcupy import physics
-from nbcupy.structure_factors import GridIndex, nearest_amplitude
+from nbcupy.engine import physics
+from nbcupy.engine.amplitudes import nearest_amplitude
+from nbcupy.experiment.models import HKLGrid
 
 #: Settings summed per chunk (the chunking fixes the order of the floating-point sum, so it
 #: must not depend on the memory budget or on the backend).
@@ -43,8 +45,8 @@ class LatticeTerms:
     coef: (3, 3, S) with coef[i, c, s] the c-th component of A_i[s] (i = h, k, l), so that
     index i of setting s is sum_c coef[i, c, s] d_c + offset[i, s].  offset: (3, S).
     shape, n_cells, fudge, recip: the crystal's spot shape (see
-    :func:`nbcupy.physics.lattice_factor_squared`).  default_F: amplitude off the grid.
-    grid: the amplitude grid (None: default_F everywhere) with its bounds ``grid_index``.
+    :func:`nbcupy.engine.physics.lattice_factor_squared`).  default_F: amplitude off the grid.
+    grid: the amplitude grid (None: default_F everywhere).
     """
 
     coef: np.ndarray
@@ -54,8 +56,7 @@ class LatticeTerms:
     fudge: float
     recip: tuple[tuple[float, float, float], ...]
     default_F: float
-    grid: np.ndarray | None = None
-    grid_index: GridIndex | None = None
+    grid: HKLGrid | None = None
 
     @property
     def n_settings(self) -> int:
@@ -87,7 +88,7 @@ def to_device(terms: LatticeTerms, xp: Any, dtype: Any, asarray: Any) -> DeviceT
     """Move ``terms`` onto the namespace ``xp`` with ``asarray(host, dtype)``."""
     flat = None
     if terms.grid is not None:
-        flat = asarray(np.ascontiguousarray(terms.grid).reshape(-1), dtype)
+        flat = asarray(np.ascontiguousarray(terms.grid.F, dtype=np.float64).reshape(-1), dtype)
     return DeviceTerms(terms=terms, xp=xp, coef=asarray(terms.coef, dtype),
                        offset=asarray(terms.offset, dtype), flat_grid=flat)
 
@@ -140,7 +141,7 @@ def lattice_and_cell(dev: DeviceTerms, h: Any, k: Any, l: Any) -> tuple[Any, Any
                                             terms.n_cells, terms.fudge, terms.recip)
     if terms.grid is None:
         return flatt2, None
-    near = nearest_amplitude(dev.flat_grid, terms.grid_index, terms.default_F, h0, k0, l0)
+    near = nearest_amplitude(dev.flat_grid, terms.grid, terms.default_F, h0, k0, l0)
     return flatt2, near * near
 
 

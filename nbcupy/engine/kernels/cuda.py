@@ -1,16 +1,17 @@
-"""Fused CUDA variant of the settings sum (:func:`nbcupy.kernels.settings_sum_plain`) for CuPy.
+"""Fused CUDA variant of the settings sum (:func:`~nbcupy.engine.kernels.plain.settings_sum_plain`).
 
 One GPU thread per sample point loops over every crystal setting with all intermediates in
 registers, so the memory is O(samples) whatever the number of steps, and each (sample,
 setting) costs a few dozen flops and six ``sinpi`` instead of a dozen passes over memory.
-The formulas are those of :func:`nbcupy.physics.lattice_factor_squared` and
-:func:`nbcupy.structure_factors.nearest_amplitude`; the grating transform uses CUDA's
+The formulas are those of :func:`nbcupy.engine.physics.lattice_factor_squared` and
+:func:`nbcupy.engine.amplitudes.nearest_amplitude`; the grating transform uses CUDA's
 ``sinpi`` on the fractional index (accurate in single precision for any h).  The sum runs in
 double precision.  Results agree with the plain path to rounding, not bit for bit (the tests
 compare them with a tolerance, and the source can be checked on the CPU, see
 ``tests/test_engine_fused.py``).
 
-CuPy is imported only when this module's class is instantiated.
+This module holds the kernel's source and its host-side arguments; compiling and launching it
+goes through :mod:`nbcupy.backends` (the only place that imports CuPy).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from nbcupy.kernels import LatticeTerms
+from nbcupy.backends import Backend, asarray, compile_raw_kernel, contiguous
+from nbcupy.engine.amplitudes import padded_grid
+from nbcupy.engine.kernels.plain import LatticeTerms
 
 #: Spot shapes as the kernel numbers them.
 SHAPE_CODES = {"square": 0, "round": 1, "gauss": 2, "tophat": 3}
@@ -155,14 +158,9 @@ def kernel_arguments(terms: LatticeTerms, dtype: str) -> dict[str, Any]:
     lo = hi = (0.0, 0.0, 0.0)
     strides = (1, 1)
     if terms.grid is not None:
-        gi = terms.grid_index
-        rh, rk, rl = gi.ranges
-        pad = np.full((rh + 2, rk + 2, rl + 2), terms.default_F, dtype=np.float64)
-        pad[1:-1, 1:-1, 1:-1] = terms.grid[:rh, :rk, :rl]
-        grid = pad.reshape(-1).astype(dtype)
-        lo = (gi.h_min - 1.0, gi.k_min - 1.0, gi.l_min - 1.0)
-        hi = (gi.h_max + 1.0, gi.k_max + 1.0, gi.l_max + 1.0)
-        strides = (rk + 2, rl + 2)
+        padded = padded_grid(terms.grid, terms.default_F, dtype)
+        grid, lo, hi = padded.flat, padded.lo, padded.hi
+        strides = (padded.stride_k, padded.stride_l)
     na, nb, nc = terms.n_cells
     return {
         "coef": np.ascontiguousarray(terms.coef, dtype=dtype),
@@ -178,30 +176,27 @@ def kernel_arguments(terms: LatticeTerms, dtype: str) -> dict[str, Any]:
     }
 
 
-class CupySettingsSum:
-    """Callable ``(dx, dy, dz) -> acc`` on CuPy arrays: the fused settings sum on the GPU."""
+class CudaSettingsSum:
+    """Callable ``(dx, dy, dz) -> acc`` on device arrays of ``backend``: the fused settings sum
+    on the GPU, one thread per sample point."""
 
-    def __init__(self, terms: LatticeTerms, dtype: str) -> None:
-        import cupy
-
+    def __init__(self, terms: LatticeTerms, dtype: str, backend: Backend) -> None:
         if terms.shape not in SHAPE_CODES:
             raise ValueError(f"unknown crystal shape {terms.shape!r}")
-        self.cp = cupy
+        self.backend = backend
         self.dtype = np.dtype(dtype)
         self.terms = terms
-        self.kernel = cupy.RawKernel(kernel_source(str(self.dtype)), KERNEL_NAME)
+        self.kernel = compile_raw_kernel(kernel_source(str(self.dtype)), KERNEL_NAME)
         args = kernel_arguments(terms, str(self.dtype))
-        self.coef = cupy.asarray(args["coef"])
-        self.offset = cupy.asarray(args["offset"])
-        self.grid = cupy.asarray(args["grid"])
-        self.recip = cupy.asarray(args["recip"])
+        self.coef, self.offset, self.grid, self.recip = (
+            asarray(backend, args[name]) for name in ("coef", "offset", "grid", "recip"))
         self.scalars = args["scalars"]
 
     def __call__(self, dx: Any, dy: Any, dz: Any) -> Any:
-        cp = self.cp
-        dx, dy, dz = (cp.ascontiguousarray(cp.asarray(v, dtype=self.dtype)) for v in (dx, dy, dz))
+        xp = self.backend.xp
+        dx, dy, dz = (contiguous(self.backend, v, self.dtype) for v in (dx, dy, dz))
         n = int(dx.shape[0])
-        out = cp.empty(n, dtype=self.dtype)
+        out = xp.empty(n, dtype=dx.dtype)
         if n == 0:
             return out
         blocks = (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK

@@ -4,10 +4,10 @@ Two paths are offered:
 
 * :func:`poisson_counts_exact` reproduces nanoBragg's noise image bit for bit: it visits the
   pixels in the same order as the C noise loop and draws every deviate with nanoBragg's own
-  ``poidev``/``ran1`` (see :mod:`nbcupy.rng`).  It runs on the CPU, one pixel after the other:
-  in the compiled C extension :mod:`nbcupy._sequential` (through
-  :mod:`nbcupy.noise_compiled`) when it was built at installation, else in pure Python.  Both
-  give the same numbers and leave the generator in the same state.
+  ``poidev``/``ran1`` (see :mod:`nbcupy.nanobragg.rng`).  It runs on the CPU, one pixel after
+  the other: in the compiled C extension :mod:`nbcupy.nanobragg._sequential` (through
+  :mod:`nbcupy.nanobragg.noise_compiled`) when it was built at installation, else in pure
+  Python.  Both give the same numbers and leave the generator in the same state.
 * :func:`poisson_counts_fast` draws the same distribution with the array library's own
   generator (NumPy or CuPy), fully vectorised.  It is statistically equivalent but NOT
   bit-compatible with nanoBragg, and its numbers depend on the library and its version.
@@ -22,21 +22,14 @@ import os
 
 import numpy as np
 
+from nbcupy.backends import native_module, to_numpy
+
 from .rng import NanoBraggRandom, SeedStream
 
 __all__ = ["poisson_counts_exact", "poisson_counts_fast", "noise_image_uint16"]
 
 #: Above this mean nanoBragg (and the fast path) use the Gaussian approximation.
 GAUSS_THRESHOLD = 1.0e6
-
-
-def _to_numpy(a):
-    """Host NumPy view/copy of a NumPy or CuPy array (or anything array-like)."""
-    if a is None:
-        return None
-    if type(a).__module__.split(".")[0] == "cupy":
-        return a.get()
-    return np.asarray(a)
 
 
 #: The environment variable ``NBCUPY_NOISE_COMPILED=0`` (or false/no/off) makes
@@ -47,7 +40,7 @@ _COMPILED = None  # None: not tried yet; False: extension unavailable; else the 
 
 
 def _compiled_kernel():
-    """``poisson_counts_compiled`` from :mod:`nbcupy.noise_compiled`, or None.
+    """``poisson_counts_compiled`` from :mod:`nbcupy.nanobragg.noise_compiled`, or None.
 
     None when the C extension could not be built or imported, or when it is disabled with
     ``NBCUPY_NOISE_COMPILED=0`` (read at every call).  Importing it costs next to nothing.
@@ -100,8 +93,8 @@ def poisson_counts_exact(
     (slow index outer, fast index inner), 0 elsewhere.  Means above 1e6 give non-integer
     values (``xm + sqrt(xm) * gaussdev``, rounded to float), exactly like nanoBragg.
     """
-    img = np.ascontiguousarray(_to_numpy(image), dtype=np.float32)
-    mask = None if roi is None else np.asarray(_to_numpy(roi), dtype=bool)
+    img = np.ascontiguousarray(to_numpy(image), dtype=np.float32)
+    mask = None if roi is None else np.asarray(to_numpy(roi), dtype=bool)
     if mask is not None and mask.shape != img.shape:
         raise ValueError(f"roi shape {mask.shape} differs from image shape {img.shape}")
     compiled = _compiled_kernel()
@@ -140,11 +133,11 @@ def noise_image_uint16(counts: np.ndarray, adc: float, roi) -> tuple[np.ndarray,
     ``counts`` over the visited pixels, accumulated sequentially in double precision in C
     order (the number nanoBragg prints with ``%.0f``).
     """
-    from nbcupy.stats import _seq_sum
+    from nbcupy.nanobragg.stats import _seq_sum
 
-    c = np.asarray(_to_numpy(counts), dtype=np.float64)
-    everything = roi is None or bool(np.asarray(_to_numpy(roi), dtype=bool).all())
-    mask = None if everything else np.asarray(_to_numpy(roi), dtype=bool)
+    c = np.asarray(to_numpy(counts), dtype=np.float64)
+    everything = roi is None or bool(np.asarray(to_numpy(roi), dtype=bool).all())
+    mask = None if everything else np.asarray(to_numpy(roi), dtype=bool)
     vals = c.reshape(-1) if mask is None else c[mask]
     total = _seq_sum(vals)  # sequential, like the C sum
     converted = np.empty(vals.size, dtype=np.uint16)
@@ -178,33 +171,20 @@ def noise_image_uint16(counts: np.ndarray, adc: float, roi) -> tuple[np.ndarray,
 def poisson_counts_fast(image, xp, seed: int):
     """Vectorised Poisson counts with the array library's own generator (not bit-exact).
 
-    ``image`` holds mean photons per pixel; ``xp`` is its array namespace (NumPy or CuPy;
-    CuPy is recognised with ``array_api_compat.is_cupy_namespace``).  NumPy uses
-    ``numpy.random.default_rng(seed).poisson``, CuPy ``cupy.random.default_rng(seed)``.
-    As in nanoBragg, means above 1e6 use the Gaussian approximation
-    ``mean + sqrt(mean) * N(0, 1)``; means <= 0 give 0 and nan stays nan.
+    ``image`` holds mean photons per pixel; ``xp`` is its array namespace.  On NumPy (and
+    ``array_api_strict``) the counts come from ``numpy.random.default_rng(seed).poisson``, on
+    CuPy from ``cupy.random.default_rng(seed)``, on the GPU.  As in nanoBragg, means above 1e6
+    use the Gaussian approximation ``mean + sqrt(mean) * N(0, 1)``; means <= 0 give 0 and nan
+    stays nan.
 
     The result has the same distribution as nanoBragg's noise but different numbers; it is
     reproducible for a given seed, library and library version only.  Returns float64 counts
     in ``xp``.
     """
-    try:
-        from array_api_compat import is_cupy_namespace
-    except ImportError:  # pragma: no cover - array_api_compat is a dependency
-        def is_cupy_namespace(ns):
-            return getattr(ns, "__name__", "").split(".")[0] == "cupy"
-
-    if is_cupy_namespace(xp):
-        import cupy
-
-        lam = cupy.asarray(image, dtype=cupy.float64)
-        gen = cupy.random.default_rng(seed)
-        return _poisson_vectorised(cupy, gen, lam)
-
-    lam = np.asarray(_to_numpy(image), dtype=np.float64)
-    gen = np.random.default_rng(seed)
-    counts = _poisson_vectorised(np, gen, lam)
-    if xp is np or xp is None or getattr(xp, "__name__", "") == "numpy":
+    mod = native_module(xp)
+    lam = mod.asarray(to_numpy(image) if mod is np else image, dtype=mod.float64)
+    counts = _poisson_vectorised(mod, mod.random.default_rng(seed), lam)
+    if mod is not np or xp is np or getattr(xp, "__name__", "") == "numpy":
         return counts
     return xp.asarray(counts)
 

@@ -1,14 +1,14 @@
-"""The exact Poisson noise loop in compiled code (the C extension :mod:`nbcupy._sequential`).
+"""The exact Poisson noise loop in compiled code (the C extension ``_sequential``).
 
 :func:`poisson_counts_compiled` computes exactly what the pure-Python path of
-:func:`nbcupy.noise.poisson_counts_exact` computes -- the same counts and the same final
+:func:`nbcupy.nanobragg.noise.poisson_counts_exact` computes -- the same counts and the same final
 generator state -- but runs the per-pixel ``poidev``/``ran1`` loop in C (~10-20 ns per pixel
-instead of ~0.3 us).  The C code mirrors :mod:`nbcupy.rng` statement by statement and
-follows its rounding rules (see the comments in ``nbcupy/_sequential.c``).
+instead of ~0.3 us).  The C code mirrors :mod:`nbcupy.nanobragg.rng` statement by statement and
+follows its rounding rules (see the comments in ``nbcupy/nanobragg/_sequential.c``).
 
 The extension is built when the package is installed (``setup.py``, optional: without a C
 compiler the installation succeeds without it).  Importing this module raises ImportError
-when the extension is missing; :mod:`nbcupy.noise` then uses the pure-Python loop.
+when the extension is missing; :mod:`nbcupy.nanobragg.noise` then uses the pure-Python loop.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def poidev_array_compiled(means, rng: NanoBraggRandom, stream: SeedStream) -> np
 
 def poisson_counts_compiled(img: np.ndarray, rng: NanoBraggRandom, stream: SeedStream,
                             mask: np.ndarray | None) -> np.ndarray:
-    """Compiled core of :func:`nbcupy.noise.poisson_counts_exact`.
+    """Compiled core of :func:`nbcupy.nanobragg.noise.poisson_counts_exact`.
 
     ``img`` is a (spixels, fpixels) array (converted to C-contiguous float32), ``mask`` a
     boolean array of the same shape or None.  Returns float64 counts (0 outside the mask);

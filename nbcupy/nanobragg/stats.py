@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nbcupy.io.smv import c_g
-from nbcupy.outputs import to_host
+from nbcupy.backends import to_numpy
+from nbcupy.io.ctext import c_g
 
 try:  # the C loop is faster; the NumPy fallback below gives the same bits
-    from nbcupy import _sequential
+    from nbcupy.nanobragg import _sequential
 except ImportError:  # pragma: no cover - installed without a C compiler
     _sequential = None
 
@@ -89,8 +89,9 @@ def _seq_sum(values: np.ndarray, square: bool = False, center: float | None = No
 
     With ``square`` the values' squares are summed, each square formed in the values' own
     precision first (float32 for an image); with ``center`` the float64 squares of
-    ``value - center`` are summed instead.  Runs in the C extension :mod:`nbcupy._sequential`
-    when it is installed, else in :func:`_seq_sum_numpy` (the same bits).
+    ``value - center`` are summed instead.  Runs in the C extension
+    :mod:`nbcupy.nanobragg._sequential` when it is installed, else in :func:`_seq_sum_numpy`
+    (the same bits).
     """
     flat = values.reshape(-1)
     if flat.size == 0:
@@ -146,10 +147,10 @@ def image_statistics(
     *skip* (nanoBragg's mask-file zeros; None = no mask); ``pixel_size_m``
     and ``oversample`` give the reported location of ``max_I``.
     """
-    img = to_host(image_f32).astype(np.float32, copy=False)
+    img = to_numpy(image_f32).astype(np.float32, copy=False)
     shape = img.shape
-    inside = None if roi is None else to_host(roi).astype(bool, copy=False)
-    skipped = None if mask is None else to_host(mask).astype(bool, copy=False)
+    inside = None if roi is None else to_numpy(roi).astype(bool, copy=False)
+    skipped = None if mask is None else to_numpy(mask).astype(bool, copy=False)
     for a in (inside, skipped):
         if a is not None and a.shape != shape:
             raise ValueError("roi and mask must have the image's shape")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from nbcupy.errors import InputError
-from nbcupy.options import Options
+from nbcupy.nanobragg.options import Options
 
 MM = 1e-3
 UM = 1e-6
@@ -537,7 +537,7 @@ def parse_flags(argv: Sequence[str], options: Options | None = None,
         i += 1 + len(values)
 
     # headers first (nanoBragg reads the mask's header, then the image's), then the flags
-    from nbcupy.setup import apply_smv_header
+    from nbcupy.nanobragg.rules import apply_smv_header
 
     mask_file = next((v[0] for f, _, v in reversed(plan) if f.name == "-mask"), None)
     img_file = next((v[0] for f, _, v in reversed(plan) if f.name == "-img"), None)

@@ -1,7 +1,9 @@
 """Structure-factor lookup on the Miller-index grid: nearest node and tricubic interpolation.
 
-Functions take fractional Miller indices as arrays of any backend and the grid (already on the
-same backend) flattened to 1-D, and return amplitudes F (electrons).
+Functions take fractional Miller indices as arrays of any backend, the grid's bounds (an
+:class:`~nbcupy.experiment.models.HKLGrid`) and its amplitudes already on the same backend
+flattened to 1-D, and return amplitudes F (electrons).  :func:`padded_grid` is the layout the
+fused kernels index without range tests.
 """
 
 from __future__ import annotations
@@ -9,29 +11,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nbcupy.backends import array_namespace
+from nbcupy.experiment.models import HKLGrid
 
 
 @dataclass(frozen=True)
-class GridIndex:
-    """Bounds of the amplitude grid: inclusive index ranges and the stored array's shape."""
+class PaddedGrid:
+    """The amplitude grid with one plane of ``default_F`` around it, flattened.
 
-    h_min: int
-    h_max: int
-    k_min: int
-    k_max: int
-    l_min: int
-    l_max: int
-    shape: tuple[int, int, int]
+    A nearest node clipped to ``lo .. hi`` (per axis, as floats) and shifted by ``lo`` indexes
+    ``flat`` as ``(ih * stride_k + ik) * stride_l + il``: nodes off the grid land on the
+    padding, so the fused kernels need no range test.
+    """
 
-    @property
-    def ranges(self) -> tuple[int, int, int]:
-        """nanoBragg's h_range, k_range, l_range (max - min + 1)."""
-        return (self.h_max - self.h_min + 1, self.k_max - self.k_min + 1,
-                self.l_max - self.l_min + 1)
+    flat: np.ndarray
+    lo: tuple[float, float, float]
+    hi: tuple[float, float, float]
+    stride_k: int
+    stride_l: int
 
 
-def _linear_index(xp: Any, grid: GridIndex, h0: Any, k0: Any, l0: Any) -> Any:
+def padded_grid(grid: HKLGrid, default_F: float, dtype: Any) -> PaddedGrid:
+    """:class:`PaddedGrid` of ``grid`` in ``dtype`` (a NumPy dtype)."""
+    rh, rk, rl = grid.ranges
+    pad = np.full((rh + 2, rk + 2, rl + 2), default_F, dtype=np.float64)
+    pad[1:-1, 1:-1, 1:-1] = grid.F[:rh, :rk, :rl]
+    return PaddedGrid(flat=pad.reshape(-1).astype(dtype),
+                      lo=(grid.h_min - 1.0, grid.k_min - 1.0, grid.l_min - 1.0),
+                      hi=(grid.h_max + 1.0, grid.k_max + 1.0, grid.l_max + 1.0),
+                      stride_k=rk + 2, stride_l=rl + 2)
+
+
+def _linear_index(xp: Any, grid: HKLGrid, h0: Any, k0: Any, l0: Any) -> Any:
     """Index into the flattened grid, clipped to the array (callers mask what is outside)."""
     nh, nk, nl = grid.shape
     idx = ((h0 - grid.h_min) * nk + (k0 - grid.k_min)) * nl + (l0 - grid.l_min)
@@ -39,7 +52,7 @@ def _linear_index(xp: Any, grid: GridIndex, h0: Any, k0: Any, l0: Any) -> Any:
     return xp.astype(idx, xp.int64)
 
 
-def nearest_amplitude(flat_grid: Any, grid: GridIndex, default_F: float, h0: Any, k0: Any,
+def nearest_amplitude(flat_grid: Any, grid: HKLGrid, default_F: float, h0: Any, k0: Any,
                       l0: Any) -> Any:
     """F of the nearest whole indices ``h0, k0, l0`` (float arrays holding integers).
 
@@ -58,7 +71,7 @@ def nearest_amplitude(flat_grid: Any, grid: GridIndex, default_F: float, h0: Any
     return xp.where(inside, values, xp.full_like(h0, default_F))
 
 
-def interpolation_out_of_range(grid: GridIndex, h: Any, k: Any, l: Any) -> Any:
+def interpolation_out_of_range(grid: HKLGrid, h: Any, k: Any, l: Any) -> Any:
     """True where nanoBragg's four-point interpolation would reach outside the grid."""
     hr, kr, lr = grid.ranges
     return (((h - grid.h_min + 3) > hr) | ((h - 2) < grid.h_min)
@@ -75,7 +88,7 @@ def _lagrange_weights(u: Any) -> tuple[Any, Any, Any, Any]:
     return w0, w1, w2, w3
 
 
-def tricubic_amplitude(flat_grid: Any, grid: GridIndex, h: Any, k: Any, l: Any) -> Any:
+def tricubic_amplitude(flat_grid: Any, grid: HKLGrid, h: Any, k: Any, l: Any) -> Any:
     """F at fractional ``h, k, l`` by tricubic polynomial interpolation of the 4x4x4 nodes
     around it (nodes floor-1 .. floor+2 on each axis), as nanoBragg's ``polin3``.
 

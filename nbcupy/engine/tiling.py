@@ -1,0 +1,194 @@
+"""How an image is cut into tiles and run: tile sizes from the memory budget, threads, order.
+
+The rendered pixels are cut into tiles whose temporaries fit a memory budget (256 MiB by
+default, all threads together); on NumPy the tiles run on a thread pool (NumPy releases the
+GIL), with larger tiles when several threads share it, so that each NumPy call outlasts the
+hand-over.  :func:`render` is the engine's entry point: it prepares the image once
+(:func:`nbcupy.engine.context.build_context`), runs the interpolation pre-pass where it
+applies, evaluates the tiles (:func:`nbcupy.engine.tiles.evaluate_tile`) and assembles the
+image.  This module is the only place that decides tile sizes and threads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nbcupy.backends import Backend, asarray, get_backend
+from nbcupy.engine import order_rules
+from nbcupy.engine.context import ImageContext, build_context
+from nbcupy.engine.crystal_settings import needs_first_pass
+from nbcupy.engine.kernels.plain import SETTINGS_CHUNK
+from nbcupy.engine.tiles import evaluate_tile
+from nbcupy.experiment.models import Simulation
+from nbcupy.experiment.regions import active_pixels
+
+#: Default memory budget for the engine's temporaries (MiB), all threads together.
+DEFAULT_MEMORY_MB = 256.0
+#: Bytes of temporaries per sample point for the per-sample geometry (fused paths).
+_BYTES_PER_SAMPLE = 256
+#: Largest tile (sample points) of the fused NumPy path on one thread (its per-sample arrays
+#: stay in cache) and on several (larger, so that each NumPy call outlasts a GIL hand-over).
+FUSED_TILE_SAMPLES = 32768
+FUSED_TILE_SAMPLES_THREADED = 131072
+#: Smallest tile (sample points) of the fused paths, however small the budget: their
+#: scratch memory does not depend on the tile size.
+_MIN_FUSED_TILE_SAMPLES = 256
+#: Tiles per worker thread the NumPy path aims for, so that threads finish together.
+_TILES_PER_THREAD = 4
+#: Smallest tile (sample points) cut for load balance alone.
+_MIN_BALANCED_SAMPLES = 2048
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to run the engine: backend, float precision, memory budget (MiB), threads (0=auto),
+    and kernel: ``auto`` (the backend's fused settings sum where it applies), ``plain`` (the
+    Array-API reference everywhere) or ``fused`` (like auto, but an error where no fused
+    kernel applies)."""
+
+    backend: str = "numpy"
+    dtype: str = "float64"
+    memory_mb: float = DEFAULT_MEMORY_MB
+    threads: int = 0
+    kernel: str = "auto"
+
+
+@dataclass
+class RenderResult:
+    """The rendered image and the by-products nanoBragg prints.
+
+    image: float32 NumPy array (spixels, fpixels), photons per pixel.  device_image: the same
+    values in the engine's precision on the backend.  omega_sum: nanoBragg's solid-angle sum
+    (sr x steps).  active: (spixels, fpixels) bool, the pixels rendered.  kernel: which
+    settings sum ran (``plain``, ``numpy-fused`` or ``cupy-fused``).
+    """
+
+    image: np.ndarray
+    device_image: Any
+    omega_sum: float
+    active: np.ndarray
+    backend: Backend
+    kernel: str = "plain"
+
+
+def default_threads() -> int:
+    """Worker threads for the NumPy backend: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover
+        return max(1, os.cpu_count() or 1)
+
+
+def pixels_per_tile(ctx: ImageContext, n_active: int, whole_image: bool = False) -> int:
+    """Pixels per tile for ``n_active`` rendered pixels, from the memory budget (and, on the
+    fused paths, from the cache size and the number of threads).  With ``whole_image``
+    (every pixel rendered) the fused flat-detector geometries get whole rows, whose positions
+    they form by broadcasting."""
+    Q, n_set = ctx.Q, ctx.n_settings
+    kern = ctx.kernel
+    if kern.settings_sum is None:
+        if ctx.recurrence:
+            return max(1, ctx.max_elements // (Q * n_set))
+        width = min(n_set, SETTINGS_CHUNK)
+        return max(1, ctx.max_elements // (Q * width))
+    samples = max(_MIN_FUSED_TILE_SAMPLES, int(ctx.budget // _BYTES_PER_SAMPLE))
+    if kern.name == "numpy-fused":
+        samples = min(samples, FUSED_TILE_SAMPLES if ctx.threads <= 1
+                      else FUSED_TILE_SAMPLES_THREADED)
+    ppt = max(1, samples // Q)
+    if ctx.threads > 1 and n_active > 0:
+        balanced = -(-n_active // (ctx.threads * _TILES_PER_THREAD))
+        ppt = min(ppt, max(balanced, _MIN_BALANCED_SAMPLES // Q, 1))
+    fpixels = ctx.sim.detector.fpixels
+    if whole_image and ppt > fpixels and (kern.flat_geometry is not None
+                                          or kern.sub_geometry is not None):
+        ppt -= ppt % fpixels
+    return ppt
+
+
+def render(sim: Simulation, settings: EngineSettings | None = None,
+           progress: Callable[[int, int], None] | None = None) -> RenderResult:
+    """Render the float image of ``sim``.
+
+    Pixels outside the ROI or masked are 0.  The image is returned as float32 (what nanoBragg
+    writes) and on the backend in the engine's precision.  ``progress(done, total)`` is called
+    as pixels complete.
+    """
+    settings = settings or EngineSettings()
+    backend = get_backend(settings.backend)
+    threads = settings.threads or (default_threads() if backend.name == "numpy" else 1)
+    if backend.name != "numpy":
+        threads = 1
+    ctx = build_context(sim, backend, settings.dtype, settings.memory_mb, threads,
+                        settings.kernel)
+    active = active_pixels(sim.detector, sim.sampling)
+    det = sim.detector
+    n_pixels = det.spixels * det.fpixels
+    every = bool(active.all())
+    flat = None if every else np.flatnonzero(active.reshape(-1))
+    n_active = n_pixels if every else int(flat.size)
+    host_dtype = np.float32 if settings.dtype == "float32" else np.float64
+    values = np.zeros(n_pixels, dtype=host_dtype)
+    ppt = pixels_per_tile(ctx, n_active, whole_image=every)
+    starts = list(range(0, n_active, ppt))
+
+    def pixels(start: int) -> np.ndarray | range:
+        """The tile starting at rank ``start``: a range of the image, or active indices."""
+        stop = min(start + ppt, n_active)
+        return range(start, stop) if flat is None else flat[start:stop]
+
+    def store(start: int, vals: np.ndarray) -> None:
+        stop = min(start + ppt, n_active)
+        if flat is None:
+            values[start:stop] = vals
+        else:
+            values[flat[start:stop]] = vals
+
+    if ctx.interpolating:
+        for start in starts:
+            hit = order_rules.first_out_of_range(ctx, pixels(start), start)
+            if hit is not None:
+                ctx.interp_cutoff = hit
+                break
+    first_pending = needs_first_pass(sim)
+    omega_sum = 0.0
+    sequential = threads == 1 or (first_pending and sim.sampling.dmin > 0.0)
+    if sequential or len(starts) <= 1:
+        for start in starts:
+            vals, osum, used = evaluate_tile(ctx, pixels(start), start, first_pending)
+            if used:
+                first_pending = False
+            store(start, vals)
+            omega_sum += osum
+            if progress is not None:
+                progress(min(start + ppt, n_active), n_active)
+    else:
+        def job(i_start: tuple[int, int]) -> tuple[int, float]:
+            i, start = i_start
+            vals, osum, _ = evaluate_tile(ctx, pixels(start), start, first_pending and i == 0)
+            store(start, vals)  # tiles own disjoint parts of the image
+            return start, osum
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for start, osum in pool.map(job, enumerate(starts)):
+                omega_sum += osum
+                if progress is not None:
+                    progress(min(start + ppt, n_active), n_active)
+    host_image = values.reshape(det.spixels, det.fpixels)
+    # the float32 engine's host image is already what nanoBragg writes: no second copy
+    image = host_image if host_image.dtype == np.float32 else host_image.astype(np.float32)
+    # a float64 sum of float32 values cannot overflow: it is finite iff every pixel is
+    if not math.isfinite(float(np.add.reduce(image, axis=None, dtype=np.float64))):
+        bad = int(np.count_nonzero(~np.isfinite(image)))
+        raise FloatingPointError(f"{bad} pixels are not finite (check the geometry and inputs)")
+    # on NumPy the engine-precision image is the host array itself (no copy)
+    device_image = asarray(backend, host_image, backend.dtype(settings.dtype))
+    return RenderResult(image=image, device_image=device_image, omega_sum=omega_sum,
+                        active=active, backend=backend, kernel=ctx.kernel.name)

@@ -1,0 +1,161 @@
+"""Vectors, rotations and detector placement, following nanoBragg.
+
+All functions work on NumPy float64 host arrays (they run once per image, not per pixel).
+Angles are radians; lengths are metres unless a docstring says Angstrom.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DBL_MIN = sys.float_info.min
+
+
+def unit(v: np.ndarray) -> tuple[np.ndarray, float]:
+    """Unit vector along ``v`` and the length of ``v``; a zero vector stays zero."""
+    v = np.asarray(v, dtype=np.float64)
+    mag = math.sqrt(float(v @ v))
+    return (v / mag if mag != 0.0 else np.zeros(3)), mag
+
+
+def rotation_x(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rotation_y(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rotation_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def rotation_xyz(rotx: float, roty: float, rotz: float) -> np.ndarray:
+    """Matrix of nanoBragg's ``rotate``: about x, then y, then z (fixed lab axes)."""
+    return rotation_z(rotz) @ rotation_y(roty) @ rotation_x(rotx)
+
+
+def rotate_xyz(v: np.ndarray, rotx: float, roty: float, rotz: float) -> np.ndarray:
+    """Rotate ``v`` about the lab x, then y, then z axis, as nanoBragg's ``rotate``."""
+    out = np.asarray(v, dtype=np.float64)
+    if rotx != 0:
+        out = rotation_x(rotx) @ out
+    if roty != 0:
+        out = rotation_y(roty) @ out
+    if rotz != 0:
+        out = rotation_z(rotz) @ out
+    return out
+
+
+def rotation_about_axis(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues matrix of a right-handed rotation by ``angle`` about ``axis``.
+
+    Like nanoBragg, ``axis`` is used as given (it should be a unit vector).
+    """
+    ax = np.asarray(axis, dtype=np.float64)
+    c, s = math.cos(angle), math.sin(angle)
+    k = np.array([[0.0, -ax[2], ax[1]], [ax[2], 0.0, -ax[0]], [-ax[1], ax[0], 0.0]])
+    return c * np.eye(3) + (1.0 - c) * np.outer(ax, ax) + s * k
+
+
+def rotate_components(v: Any, axis: Any, cos_angle: Any, sin_angle: Any) -> list[Any]:
+    """Rotate the vector with components ``v = (x, y, z)`` about the unit ``axis`` by the angle
+    whose cosine and sine are given (Rodrigues' formula, nanoBragg's ``rotate_axis``).
+
+    The components and the cosine and sine may be floats or arrays of any backend that
+    broadcast together (the engine rotates whole tiles of points, each by its own angle);
+    the arithmetic is nanoBragg's, term by term.
+    """
+    ax = [float(a) for a in axis]
+    dot = (ax[0] * v[0] + ax[1] * v[1] + ax[2] * v[2]) * (1.0 - cos_angle)
+    return [ax[0] * dot + v[0] * cos_angle + (-ax[2] * v[1] + ax[1] * v[2]) * sin_angle,
+            ax[1] * dot + v[1] * cos_angle + (ax[2] * v[0] - ax[0] * v[2]) * sin_angle,
+            ax[2] * dot + v[2] * cos_angle + (-ax[1] * v[0] + ax[0] * v[1]) * sin_angle]
+
+
+def rotate_axis(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate the (3,) vector ``v`` by ``angle`` (rad) about the unit ``axis``."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.array(rotate_components(v, axis, math.cos(angle), math.sin(angle)))
+
+
+# ----------------------------------------------------------------------------------------
+# detector
+
+
+@dataclass(frozen=True)
+class DetectorPlacement:
+    """Result of placing the detector: rotated axes, pix0 and the derived beam centres (m)."""
+
+    fdet: np.ndarray
+    sdet: np.ndarray
+    odet: np.ndarray
+    pix0: np.ndarray
+    distance: float
+    close_distance: float
+    fbeam: float
+    sbeam: float
+    fclose: float
+    sclose: float
+    orgx: float
+    orgy: float
+    dials_origin: tuple[float, float, float]
+
+
+def place_detector(*, fdet: np.ndarray, sdet: np.ndarray, odet: np.ndarray, beam: np.ndarray,
+                   twotheta_axis: np.ndarray, rotx: float, roty: float, rotz: float,
+                   twotheta: float, pivot: str, distance: float, close_distance: float,
+                   fbeam: float, sbeam: float, fclose: float, sclose: float,
+                   pixel_size: float, pix0_override: np.ndarray | None = None,
+                   ) -> DetectorPlacement:
+    """Rotate the detector and find its origin as nanoBragg does.
+
+    The detector is first rotated about x, y, z (``rotx``..``rotz``), then by ``twotheta``
+    about ``twotheta_axis``.  With the ``sample`` pivot the near point (``fclose``,
+    ``sclose``) at ``close_distance`` is fixed before the rotations and swings with them; with
+    the ``beam`` pivot the direct-beam spot (``fbeam``, ``sbeam``) at ``distance`` along the
+    beam stays put.  ``close_distance`` may be NaN (derived from ``distance``).
+    ``pix0_override`` places the first pixel explicitly (corrected ``-pix0_vector``).
+    """
+    odet_rotated = rotate_xyz(odet, rotx, roty, rotz)
+    ratio = float(beam @ odet_rotated)
+    if ratio == 0.0:
+        ratio = DBL_MIN
+    if math.isnan(close_distance):
+        close_distance = abs(ratio * distance)
+    distance = close_distance / ratio
+
+    pix0 = np.zeros(3)
+    if pivot == "sample":
+        pix0 = -fclose * fdet - sclose * sdet + close_distance * odet
+        pix0 = rotate_xyz(pix0, rotx, roty, rotz)
+        pix0 = rotate_axis(pix0, twotheta_axis, twotheta)
+    fdet = rotate_axis(rotate_xyz(fdet, rotx, roty, rotz), twotheta_axis, twotheta)
+    sdet = rotate_axis(rotate_xyz(sdet, rotx, roty, rotz), twotheta_axis, twotheta)
+    odet = rotate_axis(rotate_xyz(odet, rotx, roty, rotz), twotheta_axis, twotheta)
+    if pivot == "beam":
+        pix0 = -fbeam * fdet - sbeam * sdet + distance * beam
+    if pix0_override is not None:
+        pix0 = np.asarray(pix0_override, dtype=np.float64)
+
+    fclose = -float(pix0 @ fdet)
+    sclose = -float(pix0 @ sdet)
+    close_distance = float(pix0 @ odet)
+    to_beam = close_distance / ratio * beam - pix0
+    fbeam = float(fdet @ to_beam)
+    sbeam = float(sdet @ to_beam)
+    distance = close_distance / ratio
+    dials_origin = (1000.0 * float(pix0[2]), 1000.0 * float(pix0[1]), -1000.0 * float(pix0[0]))
+    return DetectorPlacement(
+        fdet=fdet, sdet=sdet, odet=odet, pix0=pix0, distance=distance,
+        close_distance=close_distance, fbeam=fbeam, sbeam=sbeam, fclose=fclose, sclose=sclose,
+        orgx=fclose / pixel_size + 0.5, orgy=sclose / pixel_size + 0.5,
+        dials_origin=dials_origin)
