@@ -63,3 +63,13 @@ def test_corrected_pix0_vector_places_the_first_pixel():
     np.testing.assert_allclose(fixed.pix0, [0.1, 0.002, -0.003])
     default = nbcupy.simulate(BASE + " " + vec).simulation.detector
     assert not np.allclose(default.pix0, [0.1, 0.002, -0.003])
+
+
+def test_corrected_oversample_thick_without_sensor_keeps_the_image():
+    # nanoBragg multiplies every step by the capture fraction of a zero-thickness layer, 0
+    args = BASE + " -oversample 2 -oversample_thick"
+    assert nbcupy.simulate(args).image_f32.max() == 0.0
+    fixed = nbcupy.simulate(args, corrected=True).image_f32
+    plain = nbcupy.simulate(BASE + " -oversample 2").image_f32
+    assert fixed.max() > 0
+    np.testing.assert_allclose(fixed, plain, rtol=1e-6)

@@ -89,19 +89,53 @@ def interpolation_mask(ctx: ImageContext, h: Any, order0: int | None, row_stride
 
 def first_out_of_range(ctx: ImageContext, flat_pixels: np.ndarray | range,
                        tile_start_rank: int) -> int | None:
-    """Global loop-order index of the first element whose interpolation would leave the
-    grid, in this tile, or None (the pre-pass of the interpolation cut-off)."""
+    """Global loop-order index of the first evaluation in this tile whose interpolation would
+    leave the grid, or None (the pre-pass of the interpolation cut-off).
+
+    Only evaluations that reach nanoBragg's range test count: it skips a (sub-pixel, source)
+    culled by ``-dmin``, and a step whose lattice factor is exactly zero when there is no
+    water background, before testing the range."""
     xp = ctx.xp
     fp, sp, P = pixel_coordinates(ctx, flat_pixels)
     comps, _ = sample_geometry(ctx, fp, sp)
-    # loop order: pixel-major
-    dflat = [xp.reshape(xp.permute_dims(c, (1, 0)), (P * ctx.Q,)) for c in comps]
+    comps = [xp.permute_dims(c, (1, 0)) for c in comps]  # loop order: pixel-major
+    dflat = [xp.reshape(c, (P * ctx.Q,)) for c in comps]
     h, k, l = miller_indices(ctx.dev, *dflat, 0, ctx.n_settings)
-    bad = to_numpy(interpolation_out_of_range(ctx.grid, h, k, l)).reshape(-1)
-    hits = np.flatnonzero(bad)
+    bad = interpolation_out_of_range(ctx.grid, h, k, l)
+    samp = ctx.sim.sampling
+    if samp.water_size == 0.0:
+        flatt2 = physics.lattice_factor_squared(
+            ctx.terms.shape, tuple(x - physics.nearest_index(x) for x in (h, k, l)),
+            (0.0, 0.0, 0.0), ctx.terms.n_cells, ctx.terms.fudge, ctx.terms.recip)
+        bad = bad & (flatt2 != 0)
+    if samp.dmin > 0.0:
+        culled = dmin_culled(ctx, xp.stack(comps, axis=-1))
+        bad = bad & ~_per_setting(ctx, culled, P)
+    hits = np.flatnonzero(to_numpy(bad).reshape(-1))
     if hits.size == 0:
         return None
     return tile_start_rank * ctx.Q * ctx.n_settings + int(hits[0])
+
+
+def dmin_culled(ctx: ImageContext, d: Any) -> Any:
+    """(P, Q, sources) bool: where ``-dmin`` culls a sample point's source, for unit
+    directions ``d`` (P, Q, 3): nanoBragg skips it when dmin > 1 / (2 stol) (stol > 0)."""
+    xp = ctx.xp
+    n_src = ctx.n_sources
+    inc = xp.reshape(ctx.incident, (1, 1, n_src, 3))
+    lam = xp.reshape(ctx.wavelengths, (1, 1, n_src))
+    sv = (d[:, :, None, :] - inc) / lam[..., None]
+    stol = 0.5 * xp.sqrt(xp.sum(sv * sv, axis=-1))
+    safe = xp.where(stol > 0, stol, xp.ones_like(stol))
+    return (stol > 0) & (ctx.sim.sampling.dmin > 0.5 / safe)
+
+
+def _per_setting(ctx: ImageContext, per_source: Any, P: int) -> Any:
+    """A (P, Q, sources) array repeated over each source's settings: (P*Q, settings)."""
+    xp = ctx.xp
+    shape = (P, ctx.Q, ctx.n_sources, ctx.per_source)
+    return xp.reshape(xp.broadcast_to(per_source[:, :, :, None], shape),
+                      (P * ctx.Q, ctx.n_settings))
 
 
 def ordered_settings_sum(ctx: ImageContext, dflat: list[Any], culled: Any, P: int,
@@ -208,14 +242,7 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
     # dmin culling per (pixel, sample, source)
     need_polar_all = samp.oversample_polar or samp.dmin > 0.0
     d = xp.stack(comps, axis=-1) if need_polar_all else None  # (P, Q, 3)
-    culled = None
-    if samp.dmin > 0.0:
-        inc = xp.reshape(ctx.incident, (1, 1, n_src, 3))
-        lam = xp.reshape(ctx.wavelengths, (1, 1, n_src))
-        sv = (d[:, :, None, :] - inc) / lam[..., None]
-        stol = 0.5 * xp.sqrt(xp.sum(sv * sv, axis=-1))
-        safe = xp.where(stol > 0, stol, xp.ones_like(stol))
-        culled = (stol > 0) & (samp.dmin > 0.5 / safe)
+    culled = dmin_culled(ctx, d) if samp.dmin > 0.0 else None
 
     # capture fraction: per sample with -oversample_thick, else the last layer's first
     # sub-pixel (nanoBragg keeps the value of its last evaluation)
@@ -231,7 +258,9 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
             capture_last = physics.capture_fraction(layer, det.thickstep, det.mu,
                                                     cos_par[:, (T - 1) * O * O])
     elif samp.oversample_thick:
-        capture = xp.ones((P, Q), dtype=dt)
+        # nanoBragg evaluates the capture fraction of a layer of zero thickness,
+        # exp(0) - exp(0) = 0, and multiplies it into every step: an all-zero image
+        capture = (xp.ones if sim.corrected else xp.zeros)((P, Q), dtype=dt)
 
     # polarization
     polar_all = polarization(ctx, d) if need_polar_all else None  # (P, Q, src)
@@ -279,12 +308,10 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
             g = g * polar_all
         if samp.oversample_omega:
             g = g * omega[:, :, None]
-        g = xp.reshape(xp.broadcast_to(g[:, :, :, None], (P, Q, n_src, per_src)),
-                       (P * Q, n_set))
+        g = _per_setting(ctx, g, P)
         skip = None
         if culled is not None:
-            skip = xp.reshape(xp.broadcast_to(culled[:, :, :, None], (P, Q, n_src, per_src)),
-                              (P * Q, n_set))
+            skip = _per_setting(ctx, culled, P)
             t = xp.where(skip, xp.zeros_like(t), t)
         if samp.water_size == 0.0:
             # nanoBragg skips a step whose lattice factor is exactly zero
