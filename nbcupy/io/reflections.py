@@ -283,6 +283,9 @@ def _read_mtz(name: str, column: str | None, option: str):
     except (RuntimeError, ValueError, OSError) as exc:
         raise InputError(f"{option} {name}: not a readable MTZ file ({_one_line(exc)})"
                          ) from exc
+    if len(mtz.columns) == 0 or mtz.nreflections == 0:
+        raise InputError(f"{option} {name}: MTZ file without column headers or reflections "
+                         "(truncated?)")
     if len(mtz.batches) > 0 or any(c.type in "BY" for c in mtz.columns):
         raise InputError(f"{option} {name}: unmerged MTZ (batches, M/ISYM); merge and "
                          "scale it first (e.g. aimless)")
