@@ -195,3 +195,13 @@ def test_cell_mismatch():
     assert cell_mismatch((9.7, 9.609, 19.029, 90, 101.224, 90), cell) is None  # 0.6 %
     assert cell_mismatch((9.9, 9.609, 19.029, 90, 101.224, 90), cell) == "a 9.9 vs 9.643"
     assert cell_mismatch((9.643, 9.609, 19.029, 90, 90, 90), cell) == "beta 90 vs 101.224"
+
+
+def test_first_of_several_refln_blocks(tmp_path):
+    text = SF_CIF.read_text()
+    second = text.replace("data_r4aapsf", "data_r4aapAsf").replace(" o    106.8", " o    999.9")
+    path = tmp_path / "two-blocks.cif"
+    path.write_text(text + "\n" + second)
+    data = read_reflections(path)
+    assert any("2 data blocks" in n and "r4aapsf" in n for n in data.notes)
+    assert as_dict(data.table) == as_dict(read_reflections(SF_CIF).table)

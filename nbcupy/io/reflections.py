@@ -62,6 +62,8 @@ _CIF_NOT_VALUES = re.compile(
     r"(index_[hkl]|status|.*sigma.*|phase_.*|.*_id|scale_group_code|pdbx_HL_.*|fom|"
     r"pdbx_r_free_flag|pdbx_FWT|pdbx_PHWT|pdbx_DELFWT|pdbx_DELPHWT)\Z", re.IGNORECASE)
 _MTZ_AMPLITUDE_TYPES = "FGR"
+#: Miller indices must lie within +-(this - 1) (far beyond any real data set)
+_INDEX_LIMIT = 1 << 20
 _MTZ_INTENSITY_TYPES = "JK"
 _MTZ_TYPE_NAMES = {
     "H": "Miller index", "I": "integer (e.g. free-R flag)", "Q": "standard deviation",
@@ -142,13 +144,17 @@ def expand_to_p1(hkl: np.ndarray, f_plus: np.ndarray, space_group,
         return HKLTable(h=empty, k=empty, l=empty, F=np.zeros(0)), 0
     idx = np.concatenate(indices)
     val = np.concatenate(values)
-    unique, first, inverse = np.unique(idx, axis=0, return_index=True, return_inverse=True)
+    if np.abs(idx).max() >= _INDEX_LIMIT:
+        raise InputError(f"Miller index {int(np.abs(idx).max())} is out of range")
+    # one integer per index, so that the duplicates are found by a 1-D sort
+    key = ((idx[:, 0] + _INDEX_LIMIT) * (2 * _INDEX_LIMIT) + idx[:, 1] + _INDEX_LIMIT) * (
+        2 * _INDEX_LIMIT) + idx[:, 2] + _INDEX_LIMIT
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     kept = val[first]
-    inverse = inverse.reshape(-1)
     differ = ~np.isclose(val, kept[inverse], rtol=1e-6, atol=0.0)
     conflicts = int(np.unique(inverse[differ]).size)
-    order = np.argsort(first, kind="stable")  # keep the order in which indices first appear
-    unique, kept = unique[order], kept[order]
+    first = np.sort(first)  # keep the order in which indices first appear
+    unique, kept = idx[first], val[first]
     table = HKLTable(h=unique[:, 0].copy(), k=unique[:, 1].copy(), l=unique[:, 2].copy(),
                      F=kept.astype(np.float64))
     return table, conflicts
@@ -304,7 +310,7 @@ def _read_mtz(name: str, column: str | None, option: str):
     minus = (None if choice.minus is None
              else np.array(mtz.column_with_label(choice.minus).array, dtype=np.float64))
     return (np.rint(hkl).astype(np.int64), plus, minus, choice, tuple(cell.parameters),
-            mtz.spacegroup)
+            mtz.spacegroup, [])
 
 
 def _read_cif(name: str, column: str | None, option: str):
@@ -324,6 +330,8 @@ def _read_cif(name: str, column: str | None, option: str):
     blocks = [rb for rb in gemmi.as_refln_blocks(doc)
               if rb.block.find_values("_refln.index_h")]
     rb = blocks[0]
+    extra = ([f"{option} {name}: {len(blocks)} data blocks with _refln; the first, "
+              f"{rb.block.name}, is used"] if len(blocks) > 1 else [])
     labels = list(rb.column_labels())
     for index in ("index_h", "index_k", "index_l"):
         if index not in labels:
@@ -341,7 +349,7 @@ def _read_cif(name: str, column: str | None, option: str):
     plus = np.asarray(rb.make_float_array(choice.plus), dtype=np.float64)
     minus = (None if choice.minus is None
              else np.asarray(rb.make_float_array(choice.minus), dtype=np.float64))
-    return hkl, plus, minus, choice, tuple(rb.cell.parameters), rb.spacegroup
+    return hkl, plus, minus, choice, tuple(rb.cell.parameters), rb.spacegroup, extra
 
 
 def read_reflections(path: str | os.PathLike[str], column: str | None = None,
@@ -361,7 +369,7 @@ def read_reflections(path: str | os.PathLike[str], column: str | None = None,
             raise InputError(f"{option} {name}: cannot read file")
         raise InputError(f"{option} {name}: not an MTZ or mmCIF file")
     reader = _read_mtz if fmt == "MTZ" else _read_cif
-    hkl, plus, minus, choice, cell, sg = reader(name, column, option)
+    hkl, plus, minus, choice, cell, sg, notes = reader(name, column, option)
     if choice.intensity:
         with np.errstate(invalid="ignore"):
             plus = np.sqrt(np.maximum(plus, 0.0))
@@ -370,7 +378,6 @@ def read_reflections(path: str | os.PathLike[str], column: str | None = None,
     if not present.any():
         raise InputError(f"{option} {name}: column {choice.label} has no values")
     table, conflicts = expand_to_p1(hkl, plus, sg, minus)
-    notes = []
     source = f"{option} {name}: {fmt}, space group {sg.hm}, column {choice.label}"
     if choice.intensity:
         why = " (the file has no amplitude column)" if column is None else ""
