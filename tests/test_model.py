@@ -48,9 +48,10 @@ def direct_summation(path: Path, hkl: np.ndarray) -> np.ndarray:
         tran = np.array(op.tran, dtype=np.float64) / op.DEN
         k = hkl @ rot  # h . (R x) = (h R) . x
         sk = k @ frac  # Cartesian reciprocal vector of h R
-        iso = np.exp(-np.outer(s2, b_iso) / 4.0)
-        ani = np.exp(-2.0 * math.pi ** 2 * np.einsum("ri,nij,rj->rn", sk, u, sk))
-        debye = np.where(np.array(aniso)[None, :], ani, iso)
+        debye = np.exp(-np.outer(s2, b_iso) / 4.0)
+        if any(aniso):
+            ani = np.exp(-2.0 * math.pi ** 2 * np.einsum("ri,nij,rj->rn", sk, u, sk))
+            debye = np.where(np.array(aniso)[None, :], ani, debye)
         phase = np.exp(2j * math.pi * (k @ x.T + (hkl @ tran)[:, None]))
         total += (occ[None, :] * f0 * debye * phase).sum(1)
     return np.abs(total)
