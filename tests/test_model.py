@@ -146,6 +146,7 @@ def test_detector_resolution():
     far = math.hypot(max(det.fbeam, 0.1 - det.fbeam), max(det.sbeam, 0.1 - det.sbeam))
     two_theta = math.atan(far / 0.1)
     corner = 1.0 / (2.0 * math.sin(two_theta / 2.0))
-    assert detector_d_min(sim, margin_nodes=0.0) == pytest.approx(corner, rel=1e-12)
+    assert detector_d_min(sim.detector, sim.sources) == pytest.approx(corner, rel=1e-12)
     extended = 1.0 / (1.0 / corner + 2.0 * (1 / 50 + 1 / 60 + 1 / 70))
-    assert detector_d_min(sim) == pytest.approx(extended, rel=1e-12)
+    assert detector_d_min(sim.detector, sim.sources, sim.crystal) == pytest.approx(
+        extended, rel=1e-12)

@@ -242,17 +242,19 @@ def model_structure_factors(path: str | os.PathLike[str], d_min: float, *,
                      notes=tuple(notes))
 
 
-def detector_d_min(sim, margin_nodes: float = 2.0) -> float:
-    """The resolution (Angstrom) a model's structure factors must reach for ``sim``.
+def detector_d_min(detector, sources, crystal=None, margin_nodes: float = 2.0) -> float:
+    """The resolution (Angstrom) a model's structure factors must reach on ``detector``.
 
     The smallest d-spacing any pixel corner on the detector's edge sees, for the shortest
-    wavelength among the sources and every source direction (a flat detector's largest
-    scattering angle lies on its edge), then extended by ``margin_nodes`` times the
-    reciprocal-cell edges |a*| + |b*| + |c*|: a pixel uses the reciprocal-lattice nodes
-    around it (the nearest one, or the 4 x 4 x 4 of ``-interpolate``), which may lie that
-    much further out.  ``sim`` is an :class:`nbcupy.models.Simulation`.
+    wavelength among ``sources`` and every source direction (a flat detector's largest
+    scattering angle lies on its edge).  With ``crystal`` it is extended by ``margin_nodes``
+    times the reciprocal-cell edges |a*| + |b*| + |c*|: a pixel uses the reciprocal-lattice
+    nodes around it (the nearest one, or the 4 x 4 x 4 of ``-interpolate``), which may lie
+    that much further out.  The arguments are :mod:`nbcupy.models` ``Detector``, ``Sources``
+    and ``Crystal`` (``sim.detector``, ``sim.sources``, ``sim.crystal``), so the limit can be
+    found while the models are being built.
     """
-    det = sim.detector
+    det = detector
     f = np.arange(det.fpixels + 1, dtype=np.float64) * det.pixel_size
     s = np.arange(det.spixels + 1, dtype=np.float64) * det.pixel_size
     edges = np.concatenate([
@@ -261,10 +263,11 @@ def detector_d_min(sim, margin_nodes: float = 2.0) -> float:
     pix0 = np.asarray(det.pix0, dtype=np.float64)
     points = pix0 + edges[:, :1] * np.asarray(det.fdet) + edges[:, 1:] * np.asarray(det.sdet)
     out = points / np.linalg.norm(points, axis=1, keepdims=True)
-    incident = -np.asarray(sim.sources.directions, dtype=np.float64).reshape(-1, 3)
+    incident = -np.asarray(sources.directions, dtype=np.float64).reshape(-1, 3)
     incident /= np.linalg.norm(incident, axis=1, keepdims=True)
-    lam = float(np.min(sim.sources.wavelengths)) * 1e10
+    lam = float(np.min(sources.wavelengths)) * 1e10
     s_max = float(np.max(np.linalg.norm(out[:, None, :] - incident[None, :, :], axis=2))) / lam
-    recip = np.asarray(sim.crystal.reciprocal, dtype=np.float64)
-    s_max += margin_nodes * float(np.linalg.norm(recip, axis=1).sum())
+    if crystal is not None:
+        recip = np.asarray(crystal.reciprocal, dtype=np.float64)
+        s_max += margin_nodes * float(np.linalg.norm(recip, axis=1).sum())
     return 1.0 / s_max
