@@ -131,8 +131,9 @@ def test_geometry_notes():
     assert cbf_geometry_notes(sim) == []
     sim, *_ = prepare(BASE + " -xds")
     assert cbf_geometry_notes(sim) == []
-    sim, *_ = prepare(BASE + " -dials")
-    assert any("fast/slow" in n for n in cbf_geometry_notes(sim))
+    for convention in ("-dials", "-adxv"):
+        sim, *_ = prepare(f"{BASE} {convention}")
+        assert any("fast/slow" in n for n in cbf_geometry_notes(sim))
     sim, *_ = prepare(BASE + " -detector_rotx 3")  # MOSFLM: a turn about the beam
     notes = cbf_geometry_notes(sim)
     assert len(notes) == 1 and "fast/slow" in notes[0]

@@ -34,8 +34,9 @@ noiseless image rounded to counts; -1 marks pixels that were not simulated.
 
 A miniCBF header has no axis vectors: dxtbx assumes a detector perpendicular to the beam
 whose fast axis runs along the rotation axis (imgCIF +X) and whose slow axis runs along
-imgCIF -Y.  That is nanoBragg's geometry in the MOSFLM, DENZO, XDS and ADXV conventions
-without detector rotations.  For any other geometry :func:`cbf_geometry_notes` says what a
+imgCIF -Y (down).  That is nanoBragg's geometry in the MOSFLM, DENZO and XDS conventions
+without detector rotations (ADXV's slow axis points up, DIALS' fast axis is perpendicular to
+its rotation axis).  For any other geometry :func:`cbf_geometry_notes` says what a
 reader will get wrong; a NeXus file (:mod:`nbcupy.io.nexus`) describes every geometry exactly.
 """
 

@@ -12,8 +12,8 @@ positive (a sparse image where most pixels are empty) ``c = (brightness / 100) /
 one photon is light grey and five are black at the default brightness.  ``brightness`` is a
 percentage like the viewer's slider (default 100): higher values darken the spots.  So at the
 default brightness the 90th-percentile pixel is mid-grey (153) and anything above 2.5 times
-that value is black.  Pixels without data (negative values, NaN) are white and do not count
-towards the percentile.
+that value is black.  Pixels without data (negative, NaN or infinite values) are white and
+do not count towards the percentile.
 
 ``log_scale=True`` applies the same rule to ``log(1 + v)`` instead of ``v``, which shows weak
 and strong spots together.  The image is 8-bit greyscale (Pillow mode ``"L"``), one PNG pixel
@@ -60,24 +60,26 @@ def preview_grey(values: object, brightness: float = DEFAULT_BRIGHTNESS,
         factor = math.nan
     if not (math.isfinite(factor) and factor > 0.0):
         raise InputError(f"PNG brightness must be a positive number, got {brightness!r}")
-    v = _host(values).astype(np.float64)
+    v = _host(values).astype(np.float64)  # a private copy, changed in place below
     if v.ndim != 2:
         raise ValueError(f"a preview needs a 2-D image, got shape {v.shape}")
-    data = np.isfinite(v) & (v >= 0.0)
+    with np.errstate(invalid="ignore"):
+        data = np.isfinite(v) & (v >= 0.0)
+    v[~data] = 0.0
     if log_scale:
-        v = np.log1p(np.where(data, v, 0.0))
+        np.log1p(v, out=v)
     sample = v[data]
     if sample.size:
-        k = int(_PERCENTILE * sample.size)
-        k = min(k, sample.size - 1)
+        k = min(int(_PERCENTILE * sample.size), sample.size - 1)
         p90 = float(np.partition(sample, k)[k])
     else:
         p90 = 0.0
+    del sample
     c = factor * _LEVEL / p90 if p90 > 0.0 else factor / 5.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        grey = 256.0 * (1.0 - np.where(data, v, 0.0) * c)
-    grey = np.clip(grey, 0.0, 255.0)
-    out = grey.astype(np.uint8)  # truncation, as the viewer's int()
+    v *= -256.0 * c  # grey = 256 * (1 - v * c)
+    v += 256.0
+    np.clip(v, 0.0, 255.0, out=v)
+    out = v.astype(np.uint8)  # truncation, as the viewer's int()
     out[~data] = 255
     return out
 
@@ -89,7 +91,7 @@ def png_bytes(values: object, brightness: float = DEFAULT_BRIGHTNESS,
 
     grey = preview_grey(values, brightness, log_scale)
     buffer = io.BytesIO()
-    Image.fromarray(grey).save(buffer, format="PNG")
+    Image.fromarray(grey).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 
