@@ -21,8 +21,8 @@ from nbcupy.io.counts import (
     counts_from_noise,
     valid_pixels,
 )
-from nbcupy.noise import poisson_counts_exact
-from nbcupy.rng import SeedStream
+from nbcupy.nanobragg.noise import poisson_counts_exact
+from nbcupy.nanobragg.rng import SeedStream
 
 BASE = ("-cell 100 100 100 90 90 90 -lambda 1.2 -N 5 -default_F 100 -detpixels_f 40 "
         "-detpixels_s 30 -pixel 0.1 -distance 80")

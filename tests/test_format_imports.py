@@ -6,14 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ("cbf", "nexus", "png", "reflections", "model", "counts", "mcstas", "atomic_path",
-           "beam_centre")
+MODULES = ("io.cbf", "io.nexus", "io.png", "io.reflections", "io.model", "io.counts",
+           "experiment.frames", "io.atomic")
 HEAVY = ("gemmi", "fabio", "h5py", "hdf5plugin", "PIL")
 
 
 def test_format_modules_import_no_format_library():
     code = ("import sys\n"
-            + "".join(f"import nbcupy.io.{m}\n" for m in MODULES)
+            + "".join(f"import nbcupy.{m}\n" for m in MODULES)
             + f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

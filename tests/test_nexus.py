@@ -71,12 +71,12 @@ def pixel_centres_file(detector: nxmx.NXdetector, sim) -> np.ndarray:
 ])
 def test_nxmx_reads_back_the_models(tmp_path, flags):
     sim, *_ = prepare(f"{BASE} {flags}")
-    det, beam, scan = sim.detector, sim.beam, sim.scan
+    det, beam, spindle = sim.detector, sim.beam, sim.spindle
     rng = np.random.default_rng(1)
     stack = rng.integers(-1, 3000, size=(3, 18, 24)).astype(np.int32)
     start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
     path = tmp_path / "series.h5"
-    phis = scan.phi0 + scan.osc * np.arange(3)
+    phis = spindle.phi0 + spindle.osc * np.arange(3)
     assert write_nexus(path, sim, stack, phis=phis, exposure_time=0.1,
                        start_time=start) == []
 
@@ -106,16 +106,16 @@ def test_nxmx_reads_back_the_models(tmp_path, flags):
         beam_file = np.array([0.0, 0.0, 1.0])
         lab = pixel_centres_lab(sim)
         got = pixel_centres_file(detector, sim)
-        spindle = scan.spindle_axis / np.linalg.norm(scan.spindle_axis)
+        axis_lab = spindle.spindle_axis / np.linalg.norm(spindle.spindle_axis)
         for p_lab, p_file in zip(lab, got, strict=True):
             assert np.linalg.norm(p_file) == pytest.approx(np.linalg.norm(p_lab), rel=1e-12)
             assert p_file @ beam_file == pytest.approx(p_lab @ beam.direction, abs=1e-9)
-            assert p_file @ axis_file == pytest.approx(p_lab @ spindle, abs=1e-9)
+            assert p_file @ axis_file == pytest.approx(p_lab @ axis_lab, abs=1e-9)
             assert p_file @ np.cross(beam_file, axis_file) == pytest.approx(
-                p_lab @ np.cross(beam.direction, spindle), abs=1e-9)
+                p_lab @ np.cross(beam.direction, axis_lab), abs=1e-9)
         origin, fast, slow, size = dxtbx_panel(detector)
         assert size == pytest.approx(det.pixel_size * 1e3)
-        assert fast @ axis_file == pytest.approx(det.fdet @ spindle, abs=1e-12)
+        assert fast @ axis_file == pytest.approx(det.fdet @ axis_lab, abs=1e-12)
         assert slow @ beam_file == pytest.approx(det.sdet @ beam.direction, abs=1e-12)
 
         # beam centre and distance: where the beam (+z) meets the module's plane
@@ -132,7 +132,7 @@ def test_nxmx_reads_back_the_models(tmp_path, flags):
         omega = nxmx.get_dependency_chain(sample.depends_on)[0]
         np.testing.assert_allclose(omega[()].to("deg").magnitude, np.degrees(phis), atol=1e-12)
         np.testing.assert_allclose((omega.end[()] - omega[()]).to("deg").magnitude,
-                                   math.degrees(scan.osc), atol=1e-12)
+                                   math.degrees(spindle.osc), atol=1e-12)
 
         # the data, one chunk per frame, bitshuffle-LZ4
         data = handle["/entry/data/data"]
@@ -180,7 +180,7 @@ def test_writer_frames_in_any_order_atomically(tmp_path):
         data = handle["/entry/data/data"][()]
         np.testing.assert_array_equal(data[:, 0, 0], [0, 1, 2])
         omega = handle["/entry/sample/transformations/omega"][()]
-        np.testing.assert_allclose(omega, np.degrees(sim.scan.phi0 + 0.1 * np.pi / 180 *
+        np.testing.assert_allclose(omega, np.degrees(sim.spindle.phi0 + 0.1 * np.pi / 180 *
                                                      np.arange(3)), atol=1e-12)
     assert sorted(os.listdir(tmp_path)) == ["run.h5"]
 

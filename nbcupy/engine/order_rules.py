@@ -237,7 +237,7 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
     else:  # nanoBragg keeps the first sub-pixel's solid angle
         omega = physics.solid_angle(det.pixel_size, air[:, 0], det.close_distance,
                                     det.point_pixel)
-    n_src, per_src, n_set = ctx.n_sources, ctx.per_source, ctx.n_settings
+    n_src, n_set = ctx.n_sources, ctx.n_settings
 
     # dmin culling per (pixel, sample, source)
     need_polar_all = samp.oversample_polar or samp.dmin > 0.0

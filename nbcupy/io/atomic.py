@@ -8,18 +8,25 @@ of that name untouched.
 The data are not forced to the disk (no ``fsync``): like nanoBragg's own output, a file is
 as durable as the operating system's page cache makes it.  Syncing every image cost more than
 a small simulation on a local disk, and far more on network file systems.
+
+:func:`atomic_open` and :func:`atomic_write` hand out a file object; libraries that insist on
+writing to a path themselves (fabio, h5py) get one from :class:`AtomicPath`: a file of the
+final base name inside a private temporary folder next to the destination, renamed onto it on
+:meth:`~AtomicPath.commit` (keeping the base name matters for CBF: fabio names the CIF data
+block after the file it writes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from nbcupy.errors import InputError
 
-__all__ = ["atomic_write", "atomic_open"]
+__all__ = ["atomic_write", "atomic_open", "AtomicPath", "atomic_path"]
 
 
 def _default_mode() -> int:
@@ -101,3 +108,75 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | memoryview) -> None
             fh.write(data)
     except OSError as exc:
         raise InputError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from exc
+
+
+class AtomicPath:
+    """A temporary path through which ``destination`` is written atomically.
+
+    Creating it makes the private folder ``.<name>.<random>.tmp`` next to ``destination``;
+    ``path`` is the file to write inside it.  A folder that cannot be created (missing
+    folder, no permission) or a rename that fails (``destination`` is a folder, ...) raises
+    a one-line :class:`~nbcupy.errors.InputError`.
+    """
+
+    def __init__(self, destination: str | os.PathLike[str]) -> None:
+        self.destination = os.fspath(destination)
+        folder = os.path.dirname(os.path.abspath(self.destination))
+        base = os.path.basename(self.destination)
+        if not base:
+            raise InputError(f"cannot write {self.destination}: no file name")
+        self._folder = None
+        for _ in range(100):
+            tmp = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+            try:
+                os.mkdir(tmp, 0o700)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise InputError(f"cannot write {self.destination}: {exc.strerror or exc}"
+                                 ) from exc
+            self._folder = tmp
+            break
+        if self._folder is None:
+            raise InputError(f"cannot write {self.destination}: no unused temporary name")
+        self.path = os.path.join(self._folder, base)
+
+    def commit(self) -> None:
+        """Rename the written file onto the destination (with the permissions of the file it
+        replaces, or ``0666 & ~umask``) and remove the temporary folder.  Nothing is renamed
+        when no file was written."""
+        if self._folder is None:
+            return
+        try:
+            if os.path.exists(self.path):
+                try:
+                    mode = os.stat(self.destination).st_mode & 0o7777
+                except OSError:
+                    mode = _default_mode()
+                try:
+                    os.chmod(self.path, mode)
+                    os.replace(self.path, self.destination)
+                except OSError as exc:
+                    raise InputError(f"cannot write {self.destination}: "
+                                     f"{exc.strerror or exc}") from exc
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary folder and whatever was written in it."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary path to write ``destination`` through: committed when the block ends
+    normally, discarded when it raises (see :class:`AtomicPath`)."""
+    target = AtomicPath(destination)
+    try:
+        yield target.path
+    except BaseException:
+        target.discard()
+        raise
+    target.commit()

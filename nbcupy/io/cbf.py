@@ -77,26 +77,27 @@ def cbf_header_lines(sim, *, phi: float | None = None, exposure_time: float = 1.
                      timestamp: datetime.datetime | None = None) -> list[str]:
     """The ``_array_data.header_contents`` lines of one image of ``sim``.
 
-    ``sim``: an :class:`nbcupy.models.Simulation`.  ``phi``: phi at the start of this image
-    (rad; default ``sim.scan.phi0``); the oscillation range is ``sim.scan.osc``.
+    ``sim``: a :class:`~nbcupy.experiment.models.Simulation`.  ``phi``: phi at the start of
+    this image (rad; default ``sim.spindle.phi0``); the oscillation range is
+    ``sim.spindle.osc``.
     ``exposure_time`` (s).  ``sensor_material``: ``"Si"`` or ``"CdTe"``.
     ``count_cutoff``: the saturation value.  ``timestamp``: default now (UTC).
     Raises InputError when the direct beam does not meet the detector plane (there is then
     no beam centre to write) or for an unknown sensor material.
     """
-    from nbcupy.io.beam_centre import direct_beam
+    from nbcupy.experiment.geometry import direct_beam
 
     if sensor_material not in SENSOR_NAMES:
         raise InputError(f"CBF: sensor material {sensor_material!r} is not one of "
                          f"{', '.join(SENSOR_NAMES)}")
     if not (math.isfinite(exposure_time) and exposure_time >= 0.0):
         raise InputError(f"CBF: exposure time {exposure_time!r} must be finite and >= 0")
-    det, beam, scan = sim.detector, sim.beam, sim.scan
+    det, beam, spindle = sim.detector, sim.beam, sim.spindle
     spot = direct_beam(det, beam.direction)
     if spot is None:
         raise InputError("CBF: the direct beam does not meet the detector plane, so there is"
                          " no beam centre for the header")
-    phi = scan.phi0 if phi is None else phi
+    phi = spindle.phi0 if phi is None else phi
     px = det.pixel_size
     return [
         "# Detector: nbcupy simulated photon-counting detector, S/N 0",
@@ -111,7 +112,7 @@ def cbf_header_lines(sim, *, phi: float | None = None, exposure_time: float = 1.
         f"# Detector_distance {_g(spot.distance)} m",
         f"# Beam_xy ({spot.fast_px:.6f}, {spot.slow_px:.6f}) pixels",
         f"# Start_angle {math.degrees(phi):.6f} deg.",
-        f"# Angle_increment {math.degrees(scan.osc):.6f} deg.",
+        f"# Angle_increment {math.degrees(spindle.osc):.6f} deg.",
         f"# Detector_2theta {math.degrees(det.twotheta):.6f} deg.",
         f"# Polarization {(1.0 + beam.kahn_factor) / 2.0:.6f}",
         f"# Phi {math.degrees(phi):.6f} deg.",
@@ -123,13 +124,13 @@ def cbf_geometry_notes(sim) -> list[str]:
 
     dxtbx rebuilds a miniCBF detector perpendicular to the beam with its fast axis along the
     rotation axis (imgCIF +X) and its slow axis along imgCIF -Y; every difference from that
-    is reported, in the frame of :func:`nbcupy.io.mcstas.lab_to_mcstas`.
+    is reported, in the frame of :func:`nbcupy.experiment.frames.lab_to_mcstas`.
     """
-    from nbcupy.io.beam_centre import direct_beam
-    from nbcupy.io.mcstas import MCSTAS_TO_IMGCIF, lab_to_mcstas
+    from nbcupy.experiment.frames import MCSTAS_TO_IMGCIF, lab_to_mcstas
+    from nbcupy.experiment.geometry import direct_beam
 
     det, beam = sim.detector, sim.beam
-    to_img = MCSTAS_TO_IMGCIF @ lab_to_mcstas(beam.direction, sim.scan.spindle_axis,
+    to_img = MCSTAS_TO_IMGCIF @ lab_to_mcstas(beam.direction, sim.spindle.spindle_axis,
                                               beam.polarization_axis)
     notes = []
     if det.curved:
@@ -145,7 +146,7 @@ def cbf_geometry_notes(sim) -> list[str]:
             or np.abs(slow - (0.0, -1.0, 0.0)).max() > _SAME):
         notes.append("CBF: the detector's fast/slow axes are not along the rotation axis and "
                      "'down' as miniCBF readers assume (write NeXus for the exact geometry)")
-    spindle = np.asarray(sim.scan.spindle_axis, dtype=np.float64)
+    spindle = np.asarray(sim.spindle.spindle_axis, dtype=np.float64)
     if abs(float(spindle @ np.asarray(beam.direction, dtype=np.float64))) > _SAME * (
             np.linalg.norm(spindle) * np.linalg.norm(beam.direction)):
         notes.append("CBF: the rotation axis is not perpendicular to the beam; miniCBF "
@@ -173,7 +174,7 @@ def write_cbf(path: str | os.PathLike[str], counts: object, sim, *,
         "_array_data.header_convention": "GENERIC_MINI",
         "_array_data.header_contents": "\r\n".join(lines),
     }
-    from nbcupy.io.atomic_path import atomic_path
+    from nbcupy.io.atomic import atomic_path
 
     image = fabio.cbfimage.CbfImage(data=data, header=header)
     try:

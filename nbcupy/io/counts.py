@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nbcupy.backends import to_numpy
+from nbcupy.experiment.regions import active_pixels
+
 __all__ = ["INT32_MAX", "NO_DATA", "valid_pixels", "counts_from_noise", "counts_from_image",
            "checked_counts"]
 
@@ -31,32 +34,12 @@ INT32_MAX = 2**31 - 1
 NO_DATA = -1
 
 
-def _host(array: object) -> np.ndarray:
-    """A NumPy array of ``array`` (CuPy arrays are copied to the host)."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "get") and hasattr(array, "shape"):
-        array = array.get()
-    return np.asarray(array)
-
-
 def valid_pixels(sim) -> np.ndarray | None:
-    """(spixels, fpixels) bool: the pixels that were simulated, or None when all were.
-
-    A pixel was simulated when it lies inside ``-roi`` (inclusive bounds) and, with
-    ``-mask``, its mask value is non-zero.  ``sim`` is an :class:`nbcupy.models.Simulation`.
-    """
-    from nbcupy.outputs import roi_mask
-
-    det, sampling = sim.detector, sim.sampling
-    valid = None
-    if sampling.roi is not None:
-        xmin, xmax, ymin, ymax = sampling.roi
-        valid = roi_mask(det.fpixels, det.spixels, xmin, xmax, ymin, ymax)
-    if sampling.mask is not None:
-        mask = np.asarray(sampling.mask, dtype=bool)
-        valid = mask if valid is None else (valid & mask)
-    if valid is not None and bool(valid.all()):
-        return None
-    return valid
+    """(spixels, fpixels) bool: the pixels that were simulated (inside ``-roi`` and not
+    masked), or None when all were.  ``sim`` is a
+    :class:`~nbcupy.experiment.models.Simulation`."""
+    active = active_pixels(sim.detector, sim.sampling)
+    return None if bool(active.all()) else active
 
 
 def _to_int32(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
@@ -66,7 +49,7 @@ def _to_int32(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     if bool(nan.any()):
         out[nan] = NO_DATA
     if valid is not None:
-        valid = _host(valid).astype(bool, copy=False)
+        valid = to_numpy(valid).astype(bool, copy=False)
         if valid.shape != out.shape:
             raise ValueError(f"valid-pixel mask shape {valid.shape} differs from {out.shape}")
         out[~valid] = NO_DATA
@@ -77,11 +60,11 @@ def counts_from_noise(noise_counts: object, valid: np.ndarray | None = None) -> 
     """int32 counts of a noise image.
 
     ``noise_counts``: the photon counts nanoBragg's noise loop draws (what
-    :func:`nbcupy.noise.poisson_counts_exact` or ``poisson_counts_fast`` return), shape
+    :func:`nbcupy.nanobragg.noise.poisson_counts_exact` or ``poisson_counts_fast`` return), shape
     (spixels, fpixels), NumPy or CuPy.  ``valid``: :func:`valid_pixels` (None = all).
     Truncated toward zero, clipped to 0 .. 2^31 - 1; invalid pixels and NaN -> -1.
     """
-    values = np.trunc(_host(noise_counts).astype(np.float64))
+    values = np.trunc(to_numpy(noise_counts).astype(np.float64))
     return _to_int32(values, valid)
 
 
@@ -92,7 +75,7 @@ def counts_from_image(image: object, valid: np.ndarray | None = None) -> np.ndar
     nanoBragg writes it, or float64).  Each value is rounded to the nearest whole photon,
     halves up (``floor(x + 0.5)``), clipped to 0 .. 2^31 - 1; invalid pixels and NaN -> -1.
     """
-    values = np.floor(_host(image).astype(np.float64) + 0.5)
+    values = np.floor(to_numpy(image).astype(np.float64) + 0.5)
     return _to_int32(values, valid)
 
 
@@ -103,7 +86,7 @@ def checked_counts(counts: object, shape: tuple[int, int], what: str) -> np.ndar
     convert them with :func:`counts_from_noise` or :func:`counts_from_image` first), as are
     other shapes (ValueError).  ``what`` names the format in the messages.
     """
-    arr = _host(counts)
+    arr = to_numpy(counts)
     if arr.shape != tuple(shape):
         raise ValueError(f"{what}: counts have shape {arr.shape}, the detector {tuple(shape)}")
     if not np.issubdtype(arr.dtype, np.integer):

@@ -250,9 +250,9 @@ def detector_d_min(detector, sources, crystal=None, margin_nodes: float = 2.0) -
     scattering angle lies on its edge).  With ``crystal`` it is extended by ``margin_nodes``
     times the reciprocal-cell edges |a*| + |b*| + |c*|: a pixel uses the reciprocal-lattice
     nodes around it (the nearest one, or the 4 x 4 x 4 of ``-interpolate``), which may lie
-    that much further out.  The arguments are :mod:`nbcupy.models` ``Detector``, ``Sources``
-    and ``Crystal`` (``sim.detector``, ``sim.sources``, ``sim.crystal``), so the limit can be
-    found while the models are being built.
+    that much further out.  The arguments are :mod:`nbcupy.experiment.models` ``Detector``,
+    ``Sources`` and ``Crystal`` (``sim.detector``, ``sim.sources``, ``sim.crystal``), so the
+    limit can be found while the models are being built.
     """
     det = detector
     f = np.arange(det.fpixels + 1, dtype=np.float64) * det.pixel_size

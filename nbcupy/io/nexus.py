@@ -9,7 +9,7 @@ noiseless image rounded to counts; -1 marks pixels that were not simulated.
 
 The file follows the NXmx application definition as dxtbx (through the ``nxmx`` package)
 reads it; every vector is in the McStas frame of NeXus, converted from nbcupy's lab frame by
-:func:`nbcupy.io.mcstas.lab_to_mcstas` (beam along +z, rotation axis along -x)::
+:func:`nbcupy.experiment.frames.lab_to_mcstas` (beam along +z, rotation axis along -x)::
 
     /entry                       NXentry   definition = "NXmx", start_time, end_time(_estimated)
     /entry/data                  NXdata    data (frames, slow, fast) int32, signal = "data"
@@ -71,7 +71,7 @@ def _iso(when: datetime.datetime) -> str:
 
 def frame_start_angles(sim, frames: int) -> np.ndarray:
     """Default start angles (rad) of ``frames`` consecutive images: phi0 + i * osc."""
-    return sim.scan.phi0 + sim.scan.osc * np.arange(frames, dtype=np.float64)
+    return sim.spindle.phi0 + sim.spindle.osc * np.arange(frames, dtype=np.float64)
 
 
 def _axis(group: Any, name: str, values: Sequence[float], *, kind: str, vector: np.ndarray,
@@ -103,9 +103,9 @@ class NexusWriter:
 
     ``path``: the file; it appears (renamed from a temporary name) only when :meth:`close`
     succeeds, every frame having been written.  ``sim``: an
-    :class:`nbcupy.models.Simulation` (geometry, wavelength, spindle, oscillation).
+    :class:`nbcupy.experiment.models.Simulation` (geometry, wavelength, spindle, oscillation).
     ``phis``: the start angle of every frame (rad; default phi0 + i * osc); each frame
-    covers ``sim.scan.osc``.  ``exposure_time`` (s) per frame.  ``sensor_material``: one of
+    covers ``sim.spindle.osc``.  ``exposure_time`` (s) per frame.  ``sensor_material``: one of
     :data:`SENSOR_MATERIALS`.  ``saturation``: the ``saturation_value``.  ``start_time``:
     default now.  ``compression``: ``"bslz4"`` (bitshuffle-LZ4, default), ``"gzip"`` or
     ``None``.
@@ -122,7 +122,7 @@ class NexusWriter:
                  compression: str | None = "bslz4") -> None:
         import h5py
 
-        from nbcupy.io.atomic_path import AtomicPath
+        from nbcupy.io.atomic import AtomicPath
 
         frames = int(frames)
         if frames < 1:
@@ -158,12 +158,12 @@ class NexusWriter:
                compression: str | None) -> None:
         import h5py
 
-        from nbcupy.io.beam_centre import direct_beam
-        from nbcupy.io.mcstas import lab_to_mcstas
+        from nbcupy.experiment.frames import lab_to_mcstas
+        from nbcupy.experiment.geometry import direct_beam
 
         sim, f = self.sim, self._file
-        det, beam, scan = sim.detector, sim.beam, sim.scan
-        rot = lab_to_mcstas(beam.direction, scan.spindle_axis, beam.polarization_axis)
+        det, beam, spindle = sim.detector, sim.beam, sim.spindle
+        rot = lab_to_mcstas(beam.direction, spindle.spindle_axis, beam.polarization_axis)
 
         f.attrs["NX_class"] = "NXroot"
         f.attrs["file_name"] = os.path.basename(self.path)
@@ -247,16 +247,16 @@ class NexusWriter:
         # sample: the spindle, one start angle per frame (stills: no goniometer)
         sample = _group(entry, "sample", "NXsample")
         sample["name"] = "nbcupy simulated crystal"
-        if scan.osc == 0.0:
+        if spindle.osc == 0.0:
             sample["depends_on"] = "."
         else:
             sample["depends_on"] = _OMEGA
             sample_transforms = _group(sample, "transformations", "NXtransformations")
-            spindle = np.asarray(scan.spindle_axis, dtype=np.float64)
+            axis = np.asarray(spindle.spindle_axis, dtype=np.float64)
             deg = np.degrees(angles)
-            osc = math.degrees(scan.osc)
+            osc = math.degrees(spindle.osc)
             _axis(sample_transforms, "omega", deg, kind="rotation",
-                  vector=rot @ (spindle / np.linalg.norm(spindle)), units="deg",
+                  vector=rot @ (axis / np.linalg.norm(axis)), units="deg",
                   depends_on=".")
             for name, values in (("omega_end", deg + osc),
                                  ("omega_increment_set", np.full(self.frames, osc))):

@@ -29,6 +29,7 @@ import os
 
 import numpy as np
 
+from nbcupy.backends import to_numpy
 from nbcupy.errors import InputError
 from nbcupy.io.atomic import atomic_write
 
@@ -39,12 +40,6 @@ DEFAULT_BRIGHTNESS = 100.0
 #: the percentile pixel that sets the scale, and the fraction of the grey range it spans
 _PERCENTILE = 0.90
 _LEVEL = 0.4
-
-
-def _host(array: object) -> np.ndarray:
-    if not isinstance(array, np.ndarray) and hasattr(array, "get") and hasattr(array, "shape"):
-        array = array.get()
-    return np.asarray(array)
 
 
 def preview_grey(values: object, brightness: float = DEFAULT_BRIGHTNESS,
@@ -60,7 +55,7 @@ def preview_grey(values: object, brightness: float = DEFAULT_BRIGHTNESS,
         factor = math.nan
     if not (math.isfinite(factor) and factor > 0.0):
         raise InputError(f"PNG brightness must be a positive number, got {brightness!r}")
-    v = _host(values).astype(np.float64)  # a private copy, changed in place below
+    v = to_numpy(values).astype(np.float64)  # a private copy, changed in place below
     if v.ndim != 2:
         raise ValueError(f"a preview needs a 2-D image, got shape {v.shape}")
     with np.errstate(invalid="ignore"):
