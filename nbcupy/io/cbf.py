@@ -51,7 +51,8 @@ import numpy as np
 from nbcupy.errors import InputError
 from nbcupy.io.counts import INT32_MAX, checked_counts
 
-__all__ = ["SENSOR_NAMES", "cbf_header_lines", "cbf_geometry_notes", "write_cbf"]
+__all__ = ["SENSOR_NAMES", "cbf_header_lines", "cbf_geometry_notes", "write_cbf",
+           "write_image"]
 
 #: sensor materials the miniCBF header can name, as dxtbx reads them
 SENSOR_NAMES = {"Si": "Silicon", "CdTe": "CdTe"}
@@ -184,3 +185,8 @@ def write_cbf(path: str | os.PathLike[str], counts: object, sim, *,
         raise InputError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from exc
     return cbf_geometry_notes(sim)
 
+
+def write_image(path: str | os.PathLike[str], pixels: object, sim, **options) -> list[str]:
+    """The format registry's writer: int32 counts ``pixels`` of an image of ``sim`` as
+    miniCBF; ``options`` those of :func:`write_cbf`.  Returns its notes."""
+    return write_cbf(path, pixels, sim, **options)

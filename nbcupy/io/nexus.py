@@ -54,7 +54,8 @@ import numpy as np
 from nbcupy.errors import InputError
 from nbcupy.io.counts import INT32_MAX, checked_counts
 
-__all__ = ["SENSOR_MATERIALS", "NexusWriter", "write_nexus", "frame_start_angles"]
+__all__ = ["SENSOR_MATERIALS", "NexusWriter", "write_nexus", "write_image",
+           "frame_start_angles"]
 
 #: sensor materials dxtbx's NeXus reader knows
 SENSOR_MATERIALS = ("Si", "CdTe", "GaAs")
@@ -322,3 +323,15 @@ def write_nexus(path: str | os.PathLike[str], sim, counts_stack: object, *,
         for index, frame in enumerate(stack):
             writer.write_frame(index, frame)
     return writer.notes
+
+
+def write_image(path: str | os.PathLike[str], pixels: object, sim, **options: Any
+                ) -> list[str]:
+    """The format registry's writer: one image (int32 counts ``pixels``, shape (spixels,
+    fpixels)) of ``sim`` as a NeXus file of one frame at ``sim.spindle.phi0``; ``options``
+    those of :class:`NexusWriter`.  Returns the writer's notes.  A series is written frame
+    by frame with :class:`NexusWriter` itself."""
+    frame = np.asarray(pixels)
+    if frame.ndim != 2:
+        raise ValueError(f"NeXus: one image has 2 dimensions, got {frame.ndim}")
+    return write_nexus(path, sim, frame, **options)

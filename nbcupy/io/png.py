@@ -33,7 +33,7 @@ from nbcupy.backends import to_numpy
 from nbcupy.errors import InputError
 from nbcupy.io.atomic import atomic_write
 
-__all__ = ["DEFAULT_BRIGHTNESS", "preview_grey", "png_bytes", "write_png"]
+__all__ = ["DEFAULT_BRIGHTNESS", "preview_grey", "png_bytes", "write_png", "write_image"]
 
 #: the brightness (percent) of DIALS' image viewer when it opens an image
 DEFAULT_BRIGHTNESS = 100.0
@@ -94,3 +94,10 @@ def write_png(path: str | os.PathLike[str], values: object,
               brightness: float = DEFAULT_BRIGHTNESS, log_scale: bool = False) -> None:
     """Write the preview PNG of ``values`` to ``path``, atomically."""
     atomic_write(path, png_bytes(values, brightness, log_scale))
+
+
+def write_image(path: str | os.PathLike[str], pixels: object, sim: object = None, *,
+                brightness: float = DEFAULT_BRIGHTNESS, log_scale: bool = False) -> None:
+    """The format registry's writer: the preview of ``pixels`` (photons or counts per pixel,
+    shape (spixels, fpixels); the models ``sim`` add nothing to a PNG)."""
+    write_png(path, pixels, brightness, log_scale)

@@ -5,7 +5,11 @@ when used, so that naming a format costs nothing).  Every writer has the signatu
 ``write(path, pixels, sim, **options)``: ``pixels`` a (spixels, fpixels) NumPy array of the
 kind the format holds, ``sim`` the :class:`~nbcupy.experiment.models.Simulation` whose
 models fill the header, ``options`` what the format needs beyond them.  Writers write
-atomically.  The command line and the API choose formats here.
+atomically and return the lines to show the user about the file (what a reader will get
+wrong, for instance), or None.  The command line and the API choose formats here.
+
+A NeXus file written through the registry holds one image; a series goes into one file
+frame by frame with :class:`nbcupy.io.nexus.NexusWriter`.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from typing import Any
 from nbcupy.errors import InputError
 
 #: What a format's pixels hold: photons per pixel (float32), nanoBragg's ADU (uint16: photons
-#: times a scale plus the ADC offset, or noise counts plus the offset), grey levels (uint8).
-PIXEL_KINDS = ("photons", "adu", "grey")
+#: times a scale plus the ADC offset, or noise counts plus the offset), grey levels (uint8),
+#: photon counts as a counting detector records them (int32, -1 where nothing was simulated:
+#: :mod:`nbcupy.io.counts`).
+PIXEL_KINDS = ("photons", "adu", "grey", "counts")
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,11 @@ class ImageFormat:
         module, function = self.writer_path.split(":")
         return getattr(importlib.import_module(module), function)
 
-    def write(self, path: str | os.PathLike[str], pixels: Any, sim: Any, **options: Any) -> None:
-        """Write ``pixels`` of an image of ``sim`` to ``path`` (see the module docstring)."""
-        self.writer()(path, pixels, sim, **options)
+    def write(self, path: str | os.PathLike[str], pixels: Any, sim: Any,
+              **options: Any) -> list[str] | None:
+        """Write ``pixels`` of an image of ``sim`` to ``path``; the writer's notes (see the
+        module docstring)."""
+        return self.writer()(path, pixels, sim, **options)
 
 
 FORMATS: dict[str, ImageFormat] = {f.name: f for f in (
@@ -51,6 +59,12 @@ FORMATS: dict[str, ImageFormat] = {f.name: f for f in (
                 "SMV/ADSC with nanoBragg's header, uint16 (-intfile, -noisefile)"),
     ImageFormat("pgm", (".pgm",), "grey", "nbcupy.io.pgm:write_image",
                 "8-bit binary PGM picture (-pgmfile)"),
+    ImageFormat("cbf", (".cbf",), "counts", "nbcupy.io.cbf:write_image",
+                "miniCBF, byte-offset compressed int32 photon counts (--cbf)"),
+    ImageFormat("nexus", (".h5", ".nxs"), "counts", "nbcupy.io.nexus:write_image",
+                "NeXus NXmx (HDF5), bitshuffle-LZ4 int32 photon counts (--nexus)"),
+    ImageFormat("png", (".png",), "photons", "nbcupy.io.png:write_image",
+                "8-bit greyscale preview, dark spots on white (--png)"),
 )}
 
 
