@@ -27,6 +27,7 @@ nanoBragg's bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ class SMVHeaderFields:
     * ``close_distance_mm``: CLOSE_DISTANCE.
     * ``phi_deg``, ``osc_start_deg``, ``osc_range_deg``: PHI, OSC_START,
       OSC_RANGE. ``twotheta_deg``: TWOTHETA.
+    * ``adc_offset``: ADC_OFFSET, the pedestal added to every pixel (a whole number of
+      ADU), or None (default) for no such line, as nanoBragg writes.  Readers need it:
+      dxtbx assumes a pedestal of 1 when it is absent, nanoBragg adds 40 by default.
     """
 
     fpixels: int
@@ -97,6 +101,7 @@ class SMVHeaderFields:
     osc_start_deg: float = 0.0
     osc_range_deg: float = 0.0
     twotheta_deg: float = 0.0
+    adc_offset: int | None = None
 
     @classmethod
     def from_detector(
@@ -178,17 +183,22 @@ class SMVHeaderFields:
         )
 
 
-def header_fields(sim: Simulation, noise_image: bool = False) -> SMVHeaderFields:
+def header_fields(sim: Simulation, noise_image: bool = False,
+                  adc_offset: int | None = None) -> SMVHeaderFields:
     """The header numbers of an image of ``sim`` (its detector, beam and spindle models);
-    ``noise_image`` for nanoBragg's noise image (see :meth:`SMVHeaderFields.from_detector`)."""
+    ``noise_image`` for nanoBragg's noise image (see :meth:`SMVHeaderFields.from_detector`);
+    ``adc_offset``: the ADC_OFFSET line's value (None: no such line, as nanoBragg)."""
     det, spindle = sim.detector, sim.spindle
-    return SMVHeaderFields.from_detector(
+    fields = SMVHeaderFields.from_detector(
         fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
         distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
         ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
         dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
         close_distance_m=det.close_distance, phi0_rad=spindle.phi0, osc_rad=spindle.osc,
         twotheta_rad=det.twotheta, noise_image=noise_image)
+    if adc_offset is None:
+        return fields
+    return dataclasses.replace(fields, adc_offset=int(adc_offset))
 
 
 def smv_header(
@@ -245,7 +255,8 @@ def smv_header(
             f"OSC_START={c_g(v.osc_start_deg)};\n"
             f"OSC_RANGE={c_g(v.osc_range_deg)};\n"
             f"TWOTHETA={c_g(v.twotheta_deg)};\n"
-            "DETECTOR_SN=000;\n"
+            + ("" if v.adc_offset is None else f"ADC_OFFSET={int(v.adc_offset)};\n")
+            + "DETECTOR_SN=000;\n"
             "BEAMLINE=fake;\n"
             "}\f"
         ).encode("ascii")
@@ -303,10 +314,10 @@ def write_smv(
 
 
 def write_image(path: str | os.PathLike[str], pixels: np.ndarray, sim: Simulation, *,
-                noise_image: bool = False) -> None:
+                noise_image: bool = False, adc_offset: int | None = None) -> None:
     """Write uint16 ADU ``pixels`` (spixels, fpixels) of an image of ``sim`` as nanoBragg's
-    SMV file (the format registry's writer)."""
-    write_smv(path, pixels, header_fields(sim, noise_image))
+    SMV file (the format registry's writer); ``adc_offset`` adds an ADC_OFFSET line."""
+    write_smv(path, pixels, header_fields(sim, noise_image, adc_offset))
 
 
 @dataclass(frozen=True)
