@@ -56,6 +56,9 @@ class SetupReport:
     fdump_used: str | None = None
     fdump_written: str | None = None
     xtal_size_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: what the structure-factor files and nbcupy's output options said (each line is also
+    #: in ``lines`` or ``warnings``), for the API's notes
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,13 +89,22 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
 
     ``rng`` is the shared :class:`nbcupy.nanobragg.rng.NanoBraggRandom` (created if None) so
     that the misset, mosaic and noise streams share one generator state as in nanoBragg.
-    ``write_cache`` writes the ``Fdump.bin`` cache after reading ``-hkl``, as nanoBragg does.
+    ``write_cache`` writes the ``Fdump.bin`` cache after reading ``-hkl``, as nanoBragg does,
+    and caches a ``--model``'s structure factors next to it
+    (:mod:`nbcupy.nanobragg.structure_inputs`).
     """
     from nbcupy.nanobragg import rng as nbrng
+    from nbcupy.nanobragg.output_options import check_output_geometry, check_output_options
+    from nbcupy.nanobragg.structure_inputs import (
+        check_cell,
+        crystal_options,
+        read_structure_factor_input,
+    )
 
     if rng is None:
         rng = nbrng.NanoBraggRandom()
     report = SetupReport()
+    check_output_options(opts, report)
     for name in ("pixel_size", "distance", "detsize_f", "detsize_s", "exposure", "beamsize",
                  "fudge", "dmin", "water_size", "kahn_factor"):
         _check_finite("-" + name, float(getattr(opts, name)))
@@ -108,11 +120,17 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     sample_size = beam_clipped_sample(opts, report)
     axes = lab_axes(opts)
     detector = build_detector(opts, size, axes, report)
-    crystal = build_crystal(opts, wavelength, sample_size, rng, report)
+    given = read_structure_factor_input(opts, report)
+    crystal = build_crystal(crystal_options(opts, given, report), wavelength, sample_size, rng,
+                            report)
+    if given.kind == "reflections":
+        check_cell(opts, crystal.cell_parameters, given.cell, given.label, report)
     oversample, recommended = build_oversample(opts, crystal, wavelength, detector, report)
-    structure_factors = build_structure_factors(opts, crystal, report, write_cache)
     spindle = build_spindle(opts, axes)
     sources = build_sources(opts, wavelength, axes, report)
+    structure_factors = build_structure_factors(opts, crystal, report, write_cache,
+                                                given=given, detector=detector,
+                                                sources=sources)
     mosaic = build_mosaic(opts, rng, report)
     sampling = build_sampling(opts, detector, oversample, recommended)
     beam = build_beam(opts, wavelength, axes)
@@ -120,6 +138,7 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     sim = Simulation(beam=beam, sources=sources, detector=detector, crystal=crystal,
                      structure_factors=structure_factors, spindle=spindle, mosaic=mosaic,
                      sampling=sampling, corrected=opts.corrected)
+    check_output_geometry(opts, sim)
     return sim, report
 
 
@@ -304,7 +323,8 @@ def _unit_cell(opts: Options, wavelength: float, rng: object, misset_seed: int,
     from nbcupy.nanobragg import rng as nbrng
 
     if opts.cell is None and opts.matrix_file is None:
-        raise InputError("no unit cell: give -cell a b c alpha beta gamma or -mat FILE")
+        raise InputError("no unit cell: give -cell a b c alpha beta gamma or -mat FILE (or an "
+                         "MTZ/mmCIF -hkl or a --model file, which have one)")
     user_volume = None
     user_lengths = None
     reciprocal = np.zeros((3, 3))
@@ -351,17 +371,32 @@ def _unit_cell(opts: Options, wavelength: float, rng: object, misset_seed: int,
 
 
 def build_structure_factors(opts: Options, crystal: Crystal, report: SetupReport,
-                            write_cache: bool) -> StructureFactors:
+                            write_cache: bool, *, given: object = None,
+                            detector: Detector | None = None,
+                            sources: Sources | None = None) -> StructureFactors:
     """Amplitudes from ``-hkl`` (writing the Fdump cache) or from a previous run's cache,
     ``-default_F`` elsewhere, and whether to interpolate (nanoBragg's automatic choice:
-    when any crystal edge is at most 2 cells)."""
+    when any crystal edge is at most 2 cells).
+
+    ``given``: the :class:`~nbcupy.nanobragg.structure_inputs.StructureFactorInput` already
+    read (an MTZ/mmCIF ``-hkl`` file's P1 reflections, or a ``--model``, whose amplitudes
+    need the ``detector`` and the ``sources``); None reads ``-hkl`` as a text file.
+    """
     _check_finite("-default_F", opts.default_F)
     grid = None
-    if opts.hkl_file is not None or os.path.exists(opts.dump_file):
+    kind = getattr(given, "kind", "text" if opts.hkl_file is not None else "none")
+    if kind != "model" and (opts.hkl_file is not None or os.path.exists(opts.dump_file)):
         from nbcupy.io import fdump  # only loaded when there are structure factors to read
         from nbcupy.io.hkl import build_hkl_grid, read_hkl
-    if opts.hkl_file is not None:
-        grid = build_hkl_grid(read_hkl(opts.hkl_file), opts.default_F)
+    if kind == "model":
+        from nbcupy.nanobragg.structure_inputs import model_grid
+
+        if detector is None or sources is None:
+            raise ValueError("--model structure factors need the detector and the sources")
+        grid = model_grid(opts, given, detector, sources, crystal, report, write_cache)
+    elif opts.hkl_file is not None:
+        table = given.reflections.table if kind == "reflections" else read_hkl(opts.hkl_file)
+        grid = build_hkl_grid(table, opts.default_F)
         if write_cache:
             try:
                 fdump.write_fdump(opts.dump_file, grid)
@@ -373,7 +408,7 @@ def build_structure_factors(opts: Options, crystal: Crystal, report: SetupReport
         grid = fdump.read_fdump(opts.dump_file)
         report.fdump_used = opts.dump_file
     elif opts.default_F == 0.0:
-        raise InputError("no structure factors: give -hkl FILE or -default_F F "
+        raise InputError("no structure factors: give -hkl FILE, --model FILE or -default_F F "
                          f"(and no {opts.dump_file} cache was found)")
     interpolate = opts.interpolate
     if interpolate is None:

@@ -4,6 +4,15 @@ The command line fills an :class:`Options` from nanoBragg's flags (converting mm
 degrees, microns and mrad as it reads them); :func:`nbcupy.nanobragg.build.build_simulation` applies
 nanoBragg's defaults and auto-selection rules to turn it into the experiment models.  ``None``
 means "not given"; the setup decides the default.
+
+Beyond nanoBragg's flags, the fields set by nbcupy's double-dash options: the structure-factor
+inputs ``column`` (``--column LABEL``) and ``model_file`` (``--model FILE``), with
+``model_cache_dir`` (the folder of the cached model structure factors; None: the command line
+caches next to ``dump_file``, as nanoBragg does ``Fdump.bin``, and the API not at all), and
+the outputs written next to nanoBragg's: ``cbf_file``, ``nexus_file`` (photon counts, see
+:mod:`nbcupy.io.counts`), ``png_file`` with ``png_brightness`` (percent) and ``png_log``,
+``sensor_material`` (``Si``, ``CdTe`` or, NeXus only, ``GaAs``) and ``smv_adc_offset`` (add
+``ADC_OFFSET=`` to the SMV headers; off by default, so that they stay nanoBragg's bytes).
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ class Options:
     default_F: float = 0.0
     dump_file: str = "Fdump.bin"
     interpolate: bool | None = None
+    column: str | None = None  # --column: amplitude/intensity column of an MTZ/mmCIF -hkl
+    model_file: str | None = None  # --model: PDB/mmCIF coordinates, F computed with gemmi
+    model_cache_dir: str | None = None  # folder of the --model cache (None: see build.py)
     # beam
     wavelength: float | None = None  # m
     fluence: float | None = None  # photons/m^2
@@ -109,6 +121,14 @@ class Options:
     intfile_scale: float = 0.0
     pgm_scale: float = 0.0
     adc_offset: float = 40.0
+    smv_adc_offset: bool = False  # --smv-adc-offset: ADC_OFFSET=<adc> in the SMV headers
+    # nbcupy's own outputs (photon counts / preview; see nbcupy.io.counts)
+    cbf_file: str | None = None  # --cbf: miniCBF, int32 counts
+    nexus_file: str | None = None  # --nexus: NeXus NXmx (HDF5), int32 counts
+    png_file: str | None = None  # --png: 8-bit greyscale preview
+    png_brightness: float = 100.0  # --png-brightness: percent, as DIALS' image viewer
+    png_log: bool = False  # --png-log: grey levels of log(1 + value)
+    sensor_material: str = "Si"  # --sensor-material: named in the CBF/NeXus headers
     progress: bool = True
     # reproduce nanoBragg's known defects (False) or use the corrected physics (True)
     corrected: bool = False
