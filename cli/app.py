@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 HELP_WORDS = ("-h", "-help")
 
 
 def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
             memory_mb: float = 0.0, threads: int = 0, noise: str = "exact",
-            corrected: bool = False, show_help: bool = False) -> int:
+            corrected: bool = False, show_help: bool = False, **options: Any) -> int:
     """Run nbcupy on nanoBragg flags ``argv`` with nbcupy's options; return the exit status.
 
     Prints the help for ``-h``/``-help``/``--help`` (status 0) or an empty command line
     (status 2), and one ``error:`` line on stderr for anything the user can fix (status 2).
+    ``options``: the :class:`~nbcupy.nanobragg.options.Options` fields that nbcupy's
+    structure-factor and output options set (``cbf_file``, ``model_file``, ...; see
+    :data:`_OPTIONS`).
     """
     argv = list(argv)
     # single-dash help words are taken here: click would read "-h" inside nanoBragg flags
@@ -49,7 +53,7 @@ def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float6
 
     try:
         run(argv, backend=backend, dtype=dtype, memory_mb=memory_mb or None, threads=threads,
-            noise=noise, corrected=corrected)
+            noise=noise, corrected=corrected, **options)
     except NbcupyError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # output piped into a program that stopped reading
@@ -66,10 +70,16 @@ def _fail(message: str) -> int:
 
 
 #: nbcupy's own options: name -> (keyword of :func:`execute`, converter); flags take no value.
+#: The keywords after ``noise`` are :class:`~nbcupy.nanobragg.options.Options` fields.
 _OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
             "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
-            "--noise": ("noise", str)}
-_SWITCHES = {"--corrected": "corrected", "--help": "show_help"}
+            "--noise": ("noise", str),
+            "--cbf": ("cbf_file", str), "--nexus": ("nexus_file", str),
+            "--png": ("png_file", str), "--png-brightness": ("png_brightness", float),
+            "--model": ("model_file", str), "--column": ("column", str),
+            "--sensor-material": ("sensor_material", str)}
+_SWITCHES = {"--corrected": "corrected", "--help": "show_help", "--png-log": "png_log",
+             "--smv-adc-offset": "smv_adc_offset"}
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
@@ -101,6 +111,8 @@ def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
                 raise ValueError(f"{name} needs a value")
             value = argv[i + 1]
             i += 1
+            if _OPTIONS[name][1] is str and value.startswith("-") and len(value) > 1:
+                raise ValueError(f"{name} needs a value, got the flag {value}")
         key, convert = _OPTIONS[name]
         try:
             kwargs[key] = convert(value)

@@ -24,9 +24,23 @@ def nbcupy(
     noise: str = typer.Option("exact", "--noise", help="exact (nanoBragg's) or fast"),
     corrected: bool = typer.Option(False, "--corrected", help="correct nanoBragg's defects"),
     show_help: bool = typer.Option(False, "--help", is_eager=True),
+    cbf: str = typer.Option(None, "--cbf", help="miniCBF file of photon counts"),
+    nexus: str = typer.Option(None, "--nexus", help="NeXus NXmx file of photon counts"),
+    png: str = typer.Option(None, "--png", help="PNG preview"),
+    png_brightness: float = typer.Option(100.0, "--png-brightness", help="percent"),
+    png_log: bool = typer.Option(False, "--png-log", help="log-scale preview"),
+    model: str = typer.Option(None, "--model", help="PDB/mmCIF model: F computed"),
+    column: str = typer.Option(None, "--column", help="MTZ/mmCIF column of -hkl"),
+    sensor_material: str = typer.Option("Si", "--sensor-material", help="Si, CdTe, GaAs"),
+    smv_adc_offset: bool = typer.Option(False, "--smv-adc-offset",
+                                        help="ADC_OFFSET= in SMV headers"),
 ) -> None:
     """Simulate a diffraction image with nanoBragg's flags."""
     status = execute(ctx.args, backend=backend, dtype=dtype, memory_mb=memory_mb,
-                     threads=threads, noise=noise, corrected=corrected, show_help=show_help)
+                     threads=threads, noise=noise, corrected=corrected, show_help=show_help,
+                     cbf_file=cbf, nexus_file=nexus, png_file=png,
+                     png_brightness=png_brightness, png_log=png_log, model_file=model,
+                     column=column, sensor_material=sensor_material,
+                     smv_adc_offset=smv_adc_offset)
     if status:
         raise typer.Exit(status)

@@ -74,7 +74,7 @@ def prepare(args: str | Sequence[str] | Options | None = None, *,
         opts.corrected = corrected
     rng = NanoBraggRandom()
     sim, report = build_simulation(opts, rng, write_cache=write_cache)
-    return sim, report, opts, rng, notes
+    return sim, report, opts, rng, notes + report.notes
 
 
 def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
@@ -107,7 +107,10 @@ def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str 
 
 def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,
                   ) -> None:
-    """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image."""
+    """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image;
+    then nbcupy's CBF, NeXus and PNG files when ``res.options`` names them (photon counts:
+    :mod:`nbcupy.io.counts`).  Their notes (what a reader will get wrong) go to stderr and
+    to ``res.notes``."""
     out = out or sys.stdout
     from nbcupy.nanobragg import noise as nz
     from nbcupy.nanobragg.rng import SeedStream
@@ -134,6 +137,7 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     else:
         _write_images(res, img, roi, out)
     if not opts.calculate_noise:
+        _write_count_files(res, None, out)
         return
     if noise_job is not None:
         counts = noise_job.result()
@@ -151,7 +155,46 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
     print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
     print(f"writing {opts.noisefile} as 2-byte integers", file=out)
-    format_named("smv").write(opts.noisefile, noisy, sim, noise_image=True)
+    format_named("smv").write(opts.noisefile, noisy, sim, noise_image=True,
+                              adc_offset=_smv_adc_offset(opts))
+    del noisy
+    _write_count_files(res, counts, out)
+
+
+def _smv_adc_offset(opts: Options) -> int | None:
+    """The ADC_OFFSET line of the SMV headers (``--smv-adc-offset``), or None."""
+    return int(opts.adc_offset) if opts.smv_adc_offset else None
+
+
+def _write_count_files(res: SimulationResult, noise_counts: Any, out: TextIO) -> None:
+    """The CBF, NeXus and PNG files ``res.options`` names, with their console lines.
+
+    CBF and NeXus hold int32 photon counts: ``noise_counts`` (the noise loop's counts, the
+    noise image without ``-adc``) or, with ``-nonoise`` (``noise_counts`` None), the
+    noiseless image rounded; -1 where nothing was simulated.  The PNG previews the counts,
+    or the noiseless image itself."""
+    opts, sim = res.options, res.simulation
+    if opts.cbf_file is None and opts.nexus_file is None and opts.png_file is None:
+        return
+    from nbcupy.io.counts import counts_from_image, counts_from_noise, valid_pixels
+
+    valid = valid_pixels(sim)
+    counts = (counts_from_image(res.image_f32, valid) if noise_counts is None
+              else counts_from_noise(noise_counts, valid))
+    header = {"exposure_time": opts.exposure, "sensor_material": opts.sensor_material}
+    for path, name, what in ((opts.cbf_file, "cbf", "miniCBF"),
+                             (opts.nexus_file, "nexus", "NeXus NXmx")):
+        if path is None:
+            continue
+        print(f"writing {path} as {what} 4-byte integer photon counts", file=out)
+        for note in format_named(name).write(path, counts, sim, **header) or ():
+            print(f"note: {note}", file=sys.stderr)
+            res.notes.append(note)
+    if opts.png_file is not None:
+        print(f"writing {opts.png_file} as an 8-bit PNG preview", file=out)
+        format_named("png").write(opts.png_file, res.image_f32 if noise_counts is None
+                                  else counts, sim, brightness=opts.png_brightness,
+                                  log_scale=opts.png_log)
 
 
 def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None,
@@ -168,7 +211,7 @@ def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None
     print(f"intfile_scale = {scale:g}", file=out)
     ints = adu.int_image(img, scale, opts.adc_offset, roi)
     print(f"writing {opts.intfile} as 2-byte integers", file=out)
-    format_named("smv").write(opts.intfile, ints, sim)
+    format_named("smv").write(opts.intfile, ints, sim, adc_offset=_smv_adc_offset(opts))
     del ints
     if opts.write_pgm:
         pscale = opts.pgm_scale if opts.pgm_scale > 0 else adu.auto_pgm_scale(stats.rmsd, scale)
@@ -180,15 +223,26 @@ def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None
 
 def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
         memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
-        corrected: bool = False, out: TextIO | None = None) -> SimulationResult:
+        corrected: bool = False, out: TextIO | None = None, **options: Any,
+        ) -> SimulationResult:
     """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files
-    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``)."""
+    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``).
+
+    Further keywords set :class:`Options` fields that nbcupy's double-dash options set
+    (``cbf_file="x.cbf"``, ``model_file=...``, ``column=...``, ...), after the flags."""
     out = out or sys.stdout
+    from dataclasses import fields
+
     from nbcupy.backends import get_backend
     from nbcupy.nanobragg.summary import print_solid_angle, print_summary
 
     parsed = parse_flags(list(argv), corrected=corrected)
     opts = parsed.options
+    known = {f.name for f in fields(Options)}
+    for key, value in options.items():
+        if key not in known:
+            raise TypeError(f"run() got an unexpected keyword argument {key!r}")
+        setattr(opts, key, value)
     for note in parsed.notes:
         print(note, file=sys.stderr)
     prepared = prepare(opts, write_cache=True)
@@ -198,7 +252,7 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
     progress = _progress_printer(out) if opts.progress else None
     res = simulate(opts, backend=chosen.name, dtype=dtype, memory_mb=memory_mb,
                    threads=threads, progress=progress, prepared=prepared)
-    res.notes = parsed.notes
+    res.notes = parsed.notes + res.notes
     print_solid_angle(res, out=out)
     write_outputs(res, noise=noise, out=out)
     return res

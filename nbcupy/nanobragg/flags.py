@@ -559,7 +559,8 @@ def help_text(program: str = "nbcupy") -> str:
     """The grouped flag list shown by ``--help``."""
     lines = [f"usage: {program} [nanoBragg flags] [--backend numpy|cupy|auto] "
              "[--dtype float64|float32] [--memory-mb MB] [--threads N] [--noise exact|fast] "
-             "[--corrected]", "",
+             "[--corrected] [--model FILE] [--column LABEL] [--cbf FILE] [--nexus FILE] "
+             "[--png FILE] ...", "",
              "nanoBragg-compatible diffraction-image simulator (NumPy or CuPy).",
              "Flags are nanoBragg's own, matched exactly; units in brackets."]
     groups: dict[str, list[Flag]] = {}
@@ -585,7 +586,23 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--noise exact|fast':<42} noise image: nanoBragg's generator (exact, default)"
               " or the backend's",
               f"  {'--corrected':<42} correct nanoBragg's known defects (see README)",
-              f"  {'--help':<42} this text"]
+              f"  {'--help':<42} this text",
+              "", "nbcupy structure factors (see README):",
+              f"  {'-hkl FILE.mtz | FILE.cif':<42} MTZ/mmCIF file (by content), expanded to P1;"
+              " its cell",
+              f"  {'':<42} unless -cell/-mat",
+              f"  {'--column LABEL':<42} its column (default: FP, F, ...; else intensities)",
+              f"  {'--model FILE':<42} PDB/mmCIF model: F to the detector's resolution",
+              f"  {'':<42} (cached next to Fdump.bin)",
+              "", "nbcupy outputs (int32 photon counts: the noise image - adc, or the rounded",
+              "image with -nonoise; -1 where not simulated):",
+              f"  {'--cbf FILE':<42} miniCBF of the counts",
+              f"  {'--nexus FILE':<42} NeXus NXmx (HDF5) of the counts",
+              f"  {'--png FILE':<42} preview, dark spots on white",
+              f"  {'--png-brightness N':<42} preview brightness, percent (default 100)",
+              f"  {'--png-log':<42} preview of log(1 + value)",
+              f"  {'--sensor-material Si|CdTe|GaAs':<42} sensor in the CBF/NeXus header (Si)",
+              f"  {'--smv-adc-offset':<42} write ADC_OFFSET=<adc> into the SMV headers"]
     return "\n".join(lines)
 
 
