@@ -9,6 +9,7 @@ simulation, not after some files were written.  The writers themselves are in
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 from nbcupy.errors import InputError
@@ -18,12 +19,21 @@ __all__ = ["check_output_options", "check_output_geometry"]
 
 
 def check_output_options(opts: Options, report: Any) -> None:
-    """InputError for an output option value that cannot be written; a note (in the
-    report's lines and notes) for an option that has no effect without its file."""
+    """InputError for an output option value that cannot be written (an empty name, a
+    missing folder, a sensor material or brightness the format cannot take, a fractional
+    ``-adc`` for ``--smv-adc-offset``); a note (in the report's lines and notes) for an
+    option that has no effect without its file."""
     for name, path in (("--cbf", opts.cbf_file), ("--nexus", opts.nexus_file),
                        ("--png", opts.png_file)):
-        if path is not None and not str(path).strip():
+        if path is None:
+            continue
+        if not str(path).strip():
             raise InputError(f"{name}: expected a file name, got an empty string")
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise InputError(f"cannot write {path}: it is a folder")
+        if not os.path.isdir(folder):
+            raise InputError(f"cannot write {path}: no folder {os.path.dirname(path)}")
     try:
         brightness = float(opts.png_brightness)
     except (TypeError, ValueError):
