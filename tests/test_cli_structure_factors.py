@@ -243,3 +243,6 @@ def test_api_writes_the_count_files(tmp_path, monkeypatch):
     counts = fabio.open("api.cbf").data
     np.testing.assert_array_equal(counts, np.floor(res.image_f32.astype(np.float64) + 0.5))
     assert (tmp_path / "api.png").exists()
+    off = simulate(["-hkl", str(MTZ), "-cell", "9.9", "9.609", "19.029", "90", "101.224", "90",
+                    *GEOMETRY])
+    assert any(n.startswith("WARNING: the unit cell given with -cell") for n in off.notes)
