@@ -5,6 +5,9 @@
 * :mod:`~nbcupy.nanobragg.rules`: nanoBragg's small rules (step counts, mosaic domains,
   automatic oversampling, ROI defaults, SMV header defaults);
 * :mod:`~nbcupy.nanobragg.build`: the builders that apply them and make the experiment models;
+* :mod:`~nbcupy.nanobragg.structure_inputs`: which file gives the structure factors (``-hkl``
+  text, MTZ/mmCIF, ``--model``) and the cell it brings;
+* :mod:`~nbcupy.nanobragg.output_options`: nbcupy's output options checked before simulating;
 * :mod:`~nbcupy.nanobragg.rng`: nanoBragg's random-number generator, bit for bit;
 * :mod:`~nbcupy.nanobragg.noise`, :mod:`~nbcupy.nanobragg.noise_compiled`: the noise image
   (exact, byte-identical to nanoBragg.c, or fast);
