@@ -5,17 +5,28 @@
 ...                          "-detpixels 64 -pixel 0.1 -distance 100")
 >>> result.image.shape, result.stats.max_I  # doctest: +SKIP
 
+:func:`prepare` builds the models once (reading every input file); the :class:`Prepared`
+models can then be changed (:meth:`Prepared.with_phi`, :meth:`Prepared.with_orientation`,
+:meth:`Prepared.with_seed`, or :func:`dataclasses.replace` on ``.simulation``) and simulated
+many times without reading the files again:
+
+>>> models = nbcupy.prepare("-cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -default_F 100 "
+...                         "-detpixels 64 -pixel 0.1 -distance 100 -osc 0.5")
+>>> images = [nbcupy.simulate(models.with_phi(0.5 * k)).image for k in range(3)]  # doctest: +SKIP
+
 :func:`run` is what the command line does: simulate, print nanoBragg's summary and write
 the output files.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
@@ -57,13 +68,71 @@ def _options_from(args: str | Sequence[str] | Options | None) -> tuple[Options, 
     return parsed.options, parsed.notes
 
 
-def prepare(args: str | Sequence[str] | Options | None = None, *,
-            corrected: bool | None = None, write_cache: bool = False,
-            ) -> tuple[Simulation, SetupReport, Options, Any, list[str]]:
-    """Parse ``args`` and build the models: (simulation, report, options, rng, notes).
+class Prepared(NamedTuple):
+    """The models of one simulation, built once by :func:`prepare`.
 
-    ``write_cache`` writes nanoBragg's ``Fdump.bin`` structure-factor cache after reading
-    ``-hkl`` (the command line does; the API does not by default).
+    simulation: the frozen SI models (beam, sources, detector, crystal, scan, mosaic,
+    sampling, structure factors).  report: what the set-up decided (printed summary lines,
+    the noise seed).  options: the :class:`Options` they were built from.  rng: nanoBragg's
+    generator state after the set-up drew the misset and mosaic domains; the noise image
+    starts from it (:func:`simulate` works on a copy, so one ``Prepared`` gives the same
+    result every time).  notes: lines about flags accepted without effect.
+
+    It unpacks as the 5-tuple ``(simulation, report, options, rng, notes)``.
+    """
+
+    simulation: Simulation
+    report: SetupReport
+    options: Options
+    rng: Any
+    notes: list[str]
+
+    def with_simulation(self, simulation: Simulation) -> Prepared:
+        """The same, with other models (e.g. made with :func:`dataclasses.replace`)."""
+        return self._replace(simulation=simulation)
+
+    def with_phi(self, phi_deg: float) -> Prepared:
+        """The same crystal with the spindle's first step at ``phi_deg`` degrees, exactly as
+        ``-phi phi_deg`` gives it (the steps and the range stay as they were)."""
+        from nbcupy.flags import DEG
+
+        phi0 = float(phi_deg) * DEG
+        sim = self.simulation
+        scan = dataclasses.replace(sim.scan, phi0=phi0)
+        return self._replace(simulation=dataclasses.replace(sim, scan=scan),
+                             options=dataclasses.replace(self.options, phi0=phi0))
+
+    def with_orientation(self, u: Any) -> Prepared:
+        """The crystal turned by the rotation matrix ``u`` (3x3, lab frame, applied after
+        any ``-misset``/``-mat`` setting and before the spindle rotation).  The options
+        keep the flags' orientation; only the models change."""
+        from nbcupy.series.orientation import rotate_crystal
+
+        sim = self.simulation
+        return self._replace(simulation=dataclasses.replace(
+            sim, crystal=rotate_crystal(sim.crystal, u)))
+
+    def with_seed(self, seed: int) -> Prepared:
+        """The same models with the noise seed ``seed`` (the value of ``-seed``)."""
+        from nbcupy.rng import SeedStream
+
+        internal = -int(seed)
+        SeedStream(internal)  # the range nanoBragg's generator accepts
+        return self._replace(report=dataclasses.replace(self.report, noise_seed=internal),
+                             options=dataclasses.replace(self.options, seed=internal))
+
+
+def prepare(args: str | Sequence[str] | Options | None = None, *,
+            corrected: bool | None = None, write_cache: bool = False) -> Prepared:
+    """Parse ``args`` (nanoBragg flags as a string or a list, or an :class:`Options`) and
+    build the models once: a :class:`Prepared` (simulation, report, options, rng, notes).
+
+    Every input file (``-hkl``, ``-mat``, ``-img``, ``-mask``, ``-sourcefile``) is read
+    here and nowhere else; :func:`simulate` takes the result without reading them again.
+    ``corrected`` switches nanoBragg's known defects off.  ``write_cache`` writes
+    nanoBragg's ``Fdump.bin`` structure-factor cache after reading ``-hkl`` (the command
+    line does; the API does not by default).  Bad input raises
+    :class:`nbcupy.errors.InputError` with a one-line message.
     """
     from nbcupy.rng import NanoBraggRandom
 
@@ -72,24 +141,29 @@ def prepare(args: str | Sequence[str] | Options | None = None, *,
         opts.corrected = corrected
     rng = NanoBraggRandom()
     sim, report = build_simulation(opts, rng, write_cache=write_cache)
-    return sim, report, opts, rng, notes
+    return Prepared(sim, report, opts, rng, notes)
 
 
-def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
-             dtype: str = "float64", memory_mb: float | None = None, threads: int = 0,
-             corrected: bool | None = None, progress: Any = None,
-             prepared: tuple | None = None) -> SimulationResult:
+def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
+             backend: str = "numpy", dtype: str = "float64", memory_mb: float | None = None,
+             threads: int = 0, corrected: bool | None = None, progress: Any = None,
+             prepared: Prepared | tuple | None = None) -> SimulationResult:
     """Simulate one image.
 
-    ``args`` are nanoBragg flags (a string or a list) or an :class:`Options`.  ``backend`` is
-    ``numpy``, ``cupy``, ``auto`` or ``strict``; ``dtype`` ``float64`` or ``float32``;
-    ``memory_mb`` the engine's memory budget for temporaries (MiB); ``threads`` CPU worker
-    threads (0 = all cores); ``corrected`` switches nanoBragg's known defects off;
-    ``progress(done, total)`` is called as pixels complete.  No file is written.
+    ``args`` are nanoBragg flags (a string or a list), an :class:`Options`, or the
+    :class:`Prepared` models from :func:`prepare` (then no file is read and ``corrected``
+    is the models' own).  ``backend`` is ``numpy``, ``cupy``, ``auto`` or ``strict``;
+    ``dtype`` ``float64`` or ``float32``; ``memory_mb`` the engine's memory budget for
+    temporaries (MiB); ``threads`` CPU worker threads (0 = all cores); ``corrected`` switches
+    nanoBragg's known defects off; ``progress(done, total)`` is called as pixels complete.
+    No file is written.
     """
     from nbcupy.engine import DEFAULT_MEMORY_MB
 
+    if prepared is None and isinstance(args, Prepared):
+        prepared = args
     sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
+    rng = copy.deepcopy(rng)  # the noise image advances it; the prepared state stays
     settings = EngineSettings(backend=backend, dtype=dtype,
                               memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
     result = render(sim, settings, progress=progress)
@@ -127,18 +201,11 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
 
     opts = res.options
     sim = res.simulation
-    det = sim.detector
     img = res.image_f32
     roi = _roi_array(sim)
 
     def header(noise_image: bool) -> SMVHeaderFields:
-        return SMVHeaderFields.from_detector(
-            fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
-            distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
-            ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
-            dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
-            close_distance_m=det.close_distance, phi0_rad=sim.scan.phi0,
-            osc_rad=sim.scan.osc, twotheta_rad=det.twotheta, noise_image=noise_image)
+        return SMVHeaderFields.from_simulation(sim, noise_image=noise_image)
 
     exact = opts.calculate_noise and noise != "fast"
     # nanoBragg's exact noise loop is sequential; its compiled version releases the GIL, so
@@ -205,16 +272,18 @@ def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None
         write_pgm(opts.pgmfile, outputs.pgm_image(img, pscale, roi), pscale)
 
 
-def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
+def run(argv: str | Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
         memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
         corrected: bool = False, out: TextIO | None = None) -> SimulationResult:
     """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files
-    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``)."""
+    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``).  ``argv`` is a list
+    of flags or one string, split as a POSIX shell would (:func:`shlex.split`)."""
     out = out or sys.stdout
     from nbcupy.backends import get_backend
     from nbcupy.summary import print_solid_angle, print_summary
 
-    parsed = parse_flags(list(argv), corrected=corrected)
+    argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    parsed = parse_flags(argv, corrected=corrected)
     opts = parsed.options
     for note in parsed.notes:
         print(note, file=sys.stderr)

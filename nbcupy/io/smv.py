@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -184,6 +185,19 @@ class SMVHeaderFields:
             osc_range_deg=osc_rad * RTD,
             twotheta_deg=twotheta_rad * RTD,
         )
+
+    @classmethod
+    def from_simulation(cls, sim: Any, noise_image: bool = False) -> SMVHeaderFields:
+        """Header numbers of an image of ``sim`` (a :class:`nbcupy.models.Simulation`):
+        :meth:`from_detector` with its detector, wavelength and spindle."""
+        det = sim.detector
+        return cls.from_detector(
+            fpixels=det.fpixels, spixels=det.spixels, pixel_size_m=det.pixel_size,
+            distance_m=det.distance, lambda0_m=sim.beam.wavelength, xbeam_m=det.xbeam,
+            ybeam_m=det.ybeam, fbeam_m=det.fbeam, sbeam_m=det.sbeam, detsize_s_m=det.size_s,
+            dials_origin_mm=det.dials_origin, orgx_px=det.orgx, orgy_px=det.orgy,
+            close_distance_m=det.close_distance, phi0_rad=sim.scan.phi0,
+            osc_rad=sim.scan.osc, twotheta_rad=det.twotheta, noise_image=noise_image)
 
 
 def smv_header(
