@@ -585,7 +585,8 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--noise exact|fast':<42} noise image: nanoBragg's generator (exact, default)"
               " or the backend's",
               f"  {'--corrected':<42} correct nanoBragg's known defects (see README)",
-              f"  {'--help':<42} this text"]
+              f"  {'--help':<42} this text",
+              "", "Many images (rotation series, stills, Dask clusters): nbcupy series --help"]
     return "\n".join(lines)
 
 
