@@ -28,7 +28,7 @@ from nbcupy.models import (
     Sources,
     StructureFactors,
 )
-from nbcupy.options import Options
+from nbcupy.options import Options, validate_options
 
 DEFAULT_WAVELENGTH = 1.0e-10
 DEFAULT_FLUENCE = 125932015286227086360700780544.0
@@ -202,11 +202,7 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     report = SetupReport()
     corrected = opts.corrected
 
-    for name in ("pixel_size", "distance", "detsize_f", "detsize_s", "exposure", "beamsize",
-                 "fudge", "dmin", "water_size", "kahn_factor"):
-        _check_finite("-" + name, float(getattr(opts, name)))
-    if opts.pixel_size <= 0:
-        raise InputError(f"-pixel: pixel size must be positive, got {opts.pixel_size * 1e3:g} mm")
+    validate_options(opts)
 
     # ---- detector size ------------------------------------------------------------------
     pixel = opts.pixel_size
@@ -224,9 +220,6 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
 
     # ---- beam ---------------------------------------------------------------------------
     wavelength = opts.wavelength if opts.wavelength is not None else DEFAULT_WAVELENGTH
-    _check_finite("-lambda", wavelength)
-    if wavelength <= 0:
-        raise InputError(f"-lambda: wavelength must be positive, got {wavelength * 1e10:g} A")
     fluence = opts.fluence if opts.fluence is not None else DEFAULT_FLUENCE
     if opts.flux != 0.0 and opts.exposure > 0.0 and opts.beamsize >= 0:
         fluence = opts.flux * opts.exposure / opts.beamsize / opts.beamsize

@@ -117,11 +117,22 @@ class ClusterExecutor:
     def local(cls, workers: int, gpu: bool = False) -> ClusterExecutor:
         """A LocalCluster of ``workers`` worker processes (one task thread each)."""
         import logging
+        import signal
+        import threading
 
         distributed = _dask()
-        cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-            silence_logs=logging.ERROR, resources={"GPU": 1} if gpu else None)
+        # Ctrl-C in a terminal reaches every process of the group: the workers are started
+        # with SIGINT ignored (inherited), so that only this process stops them, quietly
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR,
+                resources={"GPU": 1} if gpu else None)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         try:
             client = distributed.Client(cluster, set_as_default=False)
         except BaseException:
