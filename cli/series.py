@@ -133,6 +133,9 @@ def main(argv: Sequence[str]) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:  # before any frame was made (afterwards run_series returns)
+        print("interrupted", file=sys.stderr)
+        return 130
     except (RuntimeError, FloatingPointError, MemoryError, OSError, ValueError) as exc:
         return _fail(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     if summary.interrupted:

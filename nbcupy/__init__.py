@@ -19,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from nbcupy import api
 
         return getattr(api, name)
+    if name == "series":
+        import importlib
+
+        return importlib.import_module("nbcupy.series")
     if name == "Options":
         from nbcupy.options import Options
 

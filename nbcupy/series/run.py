@@ -167,6 +167,22 @@ def _identity_flags(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _command(cfg: SeriesConfig, argv: Sequence[str], seed: int, misset_seed: int | None,
+             orientation_seed: int | None) -> list[str]:
+    """The command line that makes this series again, seeds included."""
+    cmd = ["nbcupy", "series", *_identity_flags(argv), "-seed", str(seed)]
+    if misset_seed is not None:
+        cmd += ["-misset_seed", str(misset_seed)]
+    cmd += ["--frames", str(cfg.frames), "--first", str(cfg.first), "--template", cfg.template,
+            "--image", cfg.image]
+    if cfg.stills:
+        cmd += ["--stills", "--orientation-seed", str(orientation_seed)]
+    cmd += ["--dtype", cfg.dtype, "--noise", cfg.noise, "--backend", cfg.backend]
+    if cfg.corrected:
+        cmd.append("--corrected")
+    return cmd
+
+
 def _file_matches(path: str, record: dict[str, Any]) -> bool:
     """Whether ``path`` holds exactly the bytes ``record`` describes."""
     try:
@@ -334,7 +350,8 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                     "osc_deg": osc_deg, "phisteps": sim.scan.phisteps,
                     "phistep_deg": degrees_of(sim.scan.phistep), "backend": cfg.backend,
                     "workers": cfg.workers, "scheduler": cfg.scheduler or cfg.scheduler_file,
-                    "command": ["nbcupy", "series", *argv], "cwd": os.getcwd()})
+                    "command": _command(cfg, argv, seed, misset_seed, orientation_seed),
+                    "cwd": os.getcwd()})
         from nbcupy import __version__
 
         run["nbcupy"] = __version__
