@@ -110,7 +110,8 @@ def main() -> int:
     ap.add_argument("--c-bin", default=os.environ.get("NB_C_BIN"),
                     help="nanoBragg.c binary (default: $NB_C_BIN)")
     ap.add_argument("--c-threads", type=int, default=2, help="OMP_NUM_THREADS of nanoBragg.c")
-    ap.add_argument("--frames", type=int, default=100, help="frames of the rotation series")
+    ap.add_argument("--frames", type=int, default=100,
+                    help="frames of the rotation series (0: skip it)")
     ap.add_argument("--dtypes", default="float64,float32")
     ap.add_argument("--workers", default="0,2",
                     help="nbcupy runs: 0 = one process, K = --workers K (comma-separated)")
@@ -127,8 +128,8 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the results here")
     opts = ap.parse_args()
 
-    if opts.frames < 1:
-        ap.error("--frames must be at least 1")
+    if opts.frames < 0:
+        ap.error("--frames must be 0 (skip) or more")
     nb = nbcupy_command()
     flags = shlex.split(FLAGS)
     env = dict(os.environ)
@@ -138,10 +139,11 @@ def main() -> int:
                      "stills": None}
     root = Path(tempfile.mkdtemp(prefix="nbseries-", dir=opts.keep))
     try:
-        print(f"rotation series: {opts.frames} frames of {FLAGS}, noise image per frame")
         c_time = None
         c_dir = root / "c"
-        if opts.c_bin:
+        if opts.frames:
+            print(f"rotation series: {opts.frames} frames of {FLAGS}, noise image per frame")
+        if opts.frames and opts.c_bin:
             c_bin = shutil.which(opts.c_bin) or opts.c_bin
             c_dir.mkdir()
             script = c_dir / "loop.sh"
@@ -151,9 +153,9 @@ def main() -> int:
                   f"frames/s {c_rss / MB:8.0f} MB   (OMP_NUM_THREADS={opts.c_threads})",
                   flush=True)
             results.update(c_seconds=c_time, c_peak_rss=c_rss, c_bin=c_bin)
-        else:
+        elif opts.frames:
             print("nanoBragg.c: not given (NB_C_BIN or --c-bin); nbcupy only")
-        for dtype in opts.dtypes.split(","):
+        for dtype in opts.dtypes.split(",") if opts.frames else ():
             for workers in (int(w) for w in opts.workers.split(",")):
                 name = f"nbcupy {dtype}" + (f" --workers {workers}" if workers else "")
                 out = root / f"nb-{dtype}-{workers}"

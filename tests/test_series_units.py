@@ -69,25 +69,32 @@ def test_float_writer_checksums_what_it_wrote(tmp_path):
 
 def test_manifest_log_survives_a_torn_line_and_refuses_garbage(tmp_path):
     t = FrameTemplate.parse(str(tmp_path / "i_##.img"))
-    m = Manifest(t)
-    m.open({"seed": 1}, range(1, 4))
+    m = Manifest(t, range(1, 4))
+    m.open({"seed": 1})
     m.add({"frame": 1, "file": "i_01.img", "sha256": "a", "bytes": 3})
     m.add({"frame": 2, "file": "i_02.img", "sha256": "b", "bytes": 3})
     m.add({"frame": 1, "file": "i_01.img", "sha256": "c", "bytes": 3})  # made again
+    m.add({"frame": 9, "file": "i_09.img", "sha256": "d", "bytes": 3})  # outside the plan
     m.close()
     doc = json.loads((tmp_path / "i_##.json").read_text())
-    assert doc["frames_done"] == 2 and not doc["complete"]
-    assert [r["sha256"] for r in doc["frames"]] == ["c", "b"]
+    assert doc["frames_done"] == 2 and not doc["complete"] and doc["run"]["seed"] == 1
+    assert [r["sha256"] for r in doc["frames"]] == ["c", "b", "d"]
+    assert doc["frames"][0] == {"frame": 1, "file": "i_01.img", "sha256": "c", "bytes": 3}
     log = tmp_path / "i_##.jsonl"
     with open(log, "ab") as fh:
         fh.write(b'{"type": "frame", "frame": 3, "sh')
     runs, frames = read_log(str(log))
-    assert runs[0]["seed"] == 1 and sorted(frames) == [1, 2] and frames[1]["sha256"] == "c"
-    m2 = Manifest(t, frames)
-    m2.open({"seed": 1}, range(1, 4))  # cuts the torn line off
+    assert runs[0]["seed"] == 1 and sorted(frames) == [1, 2, 9] and frames[1]["sha256"] == "c"
+    m2 = Manifest(t, range(1, 5))
+    assert m2.load()["seed"] == 1
+    assert m2.record(1)["sha256"] == "c" and m2.record(3) is None and m2.record(9)["bytes"] == 3
+    assert [(k, r and r["sha256"]) for k, r in m2.planned_records()] == [
+        (1, "c"), (2, "b"), (3, None), (4, None)]
+    m2.open({"seed": 1})  # cuts the torn line off
     m2.close()
     assert all(line.endswith("}") for line in log.read_text().splitlines())
     assert len(read_log(str(log))[0]) == 2
+    assert json.loads((tmp_path / "i_##.json").read_text())["frames_planned"] == 4
     log.write_text('{"type": "run", "format": "nbcupy-series"}\nnot json\n{"type": "frame"}\n')
     with pytest.raises(InputError, match="line 2"):
         read_log(str(log))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nbcupy.errors import InputError
@@ -148,7 +148,7 @@ class ClusterExecutor:
         except Exception:  # noqa: BLE001 - a scheduler that cannot answer: assume one
             return 1
 
-    def run(self, job: SeriesJob, frames: Sequence[Frame],
+    def run(self, job: SeriesJob, frames: Iterable[Frame],
             on_record: Callable[[dict[str, Any]], None]) -> list[tuple[int, str]]:
         """Make ``frames``; ``on_record(record)`` as each completes (in completion order).
 
@@ -184,11 +184,12 @@ class ClusterExecutor:
                 futures.append(fut)
             queue = distributed.as_completed(list(futures), loop=self.client.loop)
             for fut in queue:
+                number = number_of.pop(fut.key)
                 try:
                     record = fut.result()
                 except Exception as exc:  # noqa: BLE001 - reported per frame
                     reason = " ".join(str(exc).split()) or type(exc).__name__
-                    failed.append((number_of[fut.key], f"{type(exc).__name__}: {reason}"))
+                    failed.append((number, f"{type(exc).__name__}: {reason}"))
                 else:
                     on_record(record)
                 futures.remove(fut)

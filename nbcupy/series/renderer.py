@@ -53,8 +53,15 @@ class FrameRenderer:
         return p.with_orientation(frame.orientation)
 
     def render(self, frame: Frame) -> Any:
-        """The :class:`nbcupy.api.SimulationResult` of ``frame`` (float image, statistics,
-        the frame's models and the generator state its noise image starts from)."""
+        """The :class:`nbcupy.api.SimulationResult` of ``frame``.
+
+        What the rest of a series reads from it (:func:`nbcupy.series.images.frame_pixels`,
+        :func:`produce_frame`): ``image_f32`` (the float32 host image), ``image`` and
+        ``render.backend`` (the image on the backend, for ``--noise fast``), ``stats.max_I``,
+        ``simulation`` (the frame's models, for file headers), ``options`` (``-scale``,
+        ``-adc``), ``report.noise_seed`` and ``rng`` (the generator state the frame's noise
+        image starts from; consumed by it).
+        """
         from nbcupy.api import simulate
 
         e = self.engine

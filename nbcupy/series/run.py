@@ -14,6 +14,7 @@ import secrets
 import shlex
 import sys
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -218,7 +219,7 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
     """
     from nbcupy.flags import parse_flags
     from nbcupy.io.registry import format_for
-    from nbcupy.series.manifest import IDENTITY_KEYS, Manifest, read_log
+    from nbcupy.series.manifest import IDENTITY_KEYS, Manifest
     from nbcupy.series.template import FrameTemplate
 
     out = out or sys.stdout
@@ -249,14 +250,13 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         print(note, file=err)
 
     # an earlier run of this series
+    manifest = Manifest(template, range(cfg.first, cfg.first + cfg.frames))
     previous: dict[str, Any] | None = None
-    known: dict[int, dict[str, Any]] = {}
     if os.path.exists(template.log_path):
         if not cfg.resume:
             raise InputError(f"{template.log_path} already records a series: add --resume "
                              "to continue it, or remove it (and its frames) first")
-        runs, known = read_log(template.log_path)
-        previous = runs[-1]
+        previous = manifest.load()
 
     # seeds: as given, else the earlier run's, else drawn (and printed)
     drawn: list[str] = []
@@ -319,7 +319,7 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
 
         executor = ClusterExecutor.connect(cfg.scheduler, cfg.scheduler_file,
                                            cfg.connect_timeout, gpu=gpu)
-    manifest: Manifest | None = None
+    opened = False
     summary = SeriesSummary(planned=cfg.frames, manifest=template.manifest_path, seed=seed,
                             misset_seed=misset_seed, orientation_seed=orientation_seed)
     bar = None
@@ -356,13 +356,12 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
 
         run["nbcupy"] = __version__
 
-        todo = []
-        for number in plan.numbers:
-            record = known.get(number)
+        todo = array("q")  # frame numbers to make (8 bytes each, whatever the count)
+        for number, record in manifest.planned_records():
             if record is not None and _file_matches(template.path(number), record):
                 summary.skipped += 1
             else:
-                todo.append(plan.frame(number))
+                todo.append(number)
         for line in drawn:
             print(line, file=out)
         what = ("stills in random orientations" if cfg.stills else
@@ -381,8 +380,8 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
 
         template.make_folder()
         template.remove_temporaries()
-        manifest = Manifest(template, known)
-        manifest.open(run, plan.numbers)
+        manifest.open(run)
+        opened = True
         engine = EngineSettings(backend=cfg.backend, dtype=cfg.dtype,
                                 memory_mb=cfg.memory_mb or DEFAULT_MEMORY_MB,
                                 threads=cfg.threads)
@@ -397,7 +396,6 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         bar = _progress_bar(cfg.frames, summary.skipped, bool(show), err)
 
         def on_record(record: dict[str, Any]) -> None:
-            assert manifest is not None
             manifest.add(record)
             summary.written += 1
             if bar is not None:
@@ -408,24 +406,25 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                 from nbcupy.series.cluster import ClusterExecutor
 
                 executor = ClusterExecutor.local(cfg.workers, gpu=gpu)
+            frames = (plan.frame(number) for number in todo)  # made as they are needed
             if executor is not None:
-                summary.failed = executor.run(job, todo, on_record)
+                summary.failed = executor.run(job, frames, on_record)
             else:
                 from nbcupy.series.local import run_local
 
-                run_local(job, todo, on_record)
+                run_local(job, frames, on_record)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         if bar is not None:
             bar.close()
         try:
-            if manifest is not None:
+            if opened:
                 manifest.close()
         finally:
             if executor is not None:
                 executor.close()
-            if manifest is not None:
+            if opened:
                 template.remove_temporaries()
     summary.seconds = time.perf_counter() - t_start
     print(summary.line(), file=out)
