@@ -11,9 +11,10 @@ repository) runs in a shell loop, one process per frame with ``-phi (k-1)*0.1 -s
 -noisefile`` (it also writes its float and int images, which it cannot skip, and
 ``-nopgm``), with ``OMP_NUM_THREADS=2`` (``--c-threads``).  nbcupy runs ``nbcupy series``
 with the same flags, in one process and with ``--workers 2``, in float64 and float32.  Each
-run gets a fresh temporary folder; the whole wall time is measured, and the throughput ratio
-C time / nbcupy time printed (above 1: nbcupy is faster), with the peak resident memory of
-the largest process of each run (``wait4``'s rusage).
+run gets a fresh temporary folder; the whole wall time is measured (``--runs R`` times, all
+programs in turn, medians), and the throughput ratio C time / nbcupy time printed (above 1:
+nbcupy is faster), with the peak resident memory of the largest process of each run
+(``wait4``'s rusage).
 
 Also measured:
 
@@ -30,8 +31,8 @@ OpenMP chunk there, see the README).  Only ratios measured in the same run mean 
 the machine may be shared.
 
     NB_C_BIN=/path/to/nanoBragg python benchmarks/series_vs_nanobragg.py
-    NB_C_BIN=... python benchmarks/series_vs_nanobragg.py --frames 10 --memory-frames 5,50 \\
-        --memory-detpixels 256 --stills-frames 1000            # a quick check
+    NB_C_BIN=... python benchmarks/series_vs_nanobragg.py --frames 10 --runs 2 \\
+        --memory-frames 100,1000 --memory-detpixels 128        # shorter
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import json
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -104,6 +106,70 @@ def c_loop_script(c_bin: str, flags: list[str], frames: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rotation(opts: argparse.Namespace, nb: list[str], flags: list[str], env: dict,
+             c_env: dict, root: Path, results: dict) -> None:
+    """The rotation series: nanoBragg.c's loop and each nbcupy configuration, ``--runs``
+    times in turn (so that a change of the machine's load hits all of them alike)."""
+    configs = [(dtype, int(w)) for dtype in opts.dtypes.split(",")
+               for w in opts.workers.split(",")]
+    c_times: list[float] = []
+    c_rss = 0
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    rss: dict[tuple[str, int], int] = {c: 0 for c in configs}
+    identical: dict[tuple[str, int], list[int]] = {}
+    c_bin = (shutil.which(opts.c_bin) or opts.c_bin) if opts.c_bin else None
+    if not c_bin:
+        print("nanoBragg.c: not given (NB_C_BIN or --c-bin); nbcupy only")
+    for rep in range(opts.runs):
+        c_dir = root / f"c-{rep}"
+        if c_bin:
+            c_dir.mkdir()
+            script = c_dir / "loop.sh"
+            script.write_text(c_loop_script(c_bin, flags, opts.frames))
+            wall, peak = run(["bash", str(script)], c_dir, c_env, opts.timeout)
+            c_times.append(wall)
+            c_rss = max(c_rss, peak)
+            print(f"  run {rep + 1}: nanoBragg.c loop {wall:.2f} s", flush=True)
+        for dtype, workers in configs:
+            out = root / f"nb-{dtype}-{workers}-{rep}"
+            out.mkdir()
+            cmd = [*nb, "series", *flags, "--frames", str(opts.frames), "--template",
+                   "img_#####.img", "--dtype", dtype, "--backend", opts.backend, "-noprogress"]
+            if workers:
+                cmd += ["--workers", str(workers)]
+            wall, peak = run(cmd, out, env, opts.timeout)
+            times[(dtype, workers)].append(wall)
+            rss[(dtype, workers)] = max(rss[(dtype, workers)], peak)
+            print(f"  run {rep + 1}: nbcupy {dtype} workers={workers} {wall:.2f} s", flush=True)
+            if c_bin and dtype == "float64" and rep == 0:
+                ks = [k for k in range(1, opts.frames + 1) if k != 1]  # phi 0: see above
+                equal = sum((out / f"img_{k:05d}.img").read_bytes()
+                            == (c_dir / f"img_{k:05d}.img").read_bytes() for k in ks)
+                identical[(dtype, workers)] = [equal, len(ks)]
+            shutil.rmtree(out)
+        if c_dir.exists():
+            shutil.rmtree(c_dir)
+    c_time = statistics.median(c_times) if c_times else None
+    if c_time:
+        print(f"{'nanoBragg.c loop':<28} {c_time:9.2f} s {opts.frames / c_time:8.3f} frames/s "
+              f"{c_rss / MB:8.0f} MB   (OMP_NUM_THREADS={opts.c_threads})")
+        results.update(c_seconds=c_times, c_median=c_time, c_peak_rss=c_rss, c_bin=c_bin)
+    for dtype, workers in configs:
+        wall = statistics.median(times[(dtype, workers)])
+        ratio = c_time / wall if c_time else float("nan")
+        name = f"nbcupy {dtype}" + (f" --workers {workers}" if workers else "")
+        same = ""
+        if (dtype, workers) in identical:
+            equal, n = identical[(dtype, workers)]
+            same = f"   {equal}/{n} frames identical to nanoBragg.c's"
+        print(f"{name:<28} {wall:9.2f} s {opts.frames / wall:8.3f} frames/s "
+              f"{rss[(dtype, workers)] / MB:8.0f} MB   C/nbcupy {ratio:6.2f}{same}")
+        results["nbcupy"].append({"dtype": dtype, "workers": workers,
+                                  "seconds": times[(dtype, workers)], "median": wall,
+                                  "peak_rss": rss[(dtype, workers)], "ratio": ratio,
+                                  "identical_frames": identical.get((dtype, workers))})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,6 +182,8 @@ def main() -> int:
     ap.add_argument("--workers", default="0,2",
                     help="nbcupy runs: 0 = one process, K = --workers K (comma-separated)")
     ap.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "auto"))
+    ap.add_argument("--runs", type=int, default=1,
+                    help="runs of each program on the rotation series (medians)")
     ap.add_argument("--memory-frames", default="100,1000",
                     help="two frame counts for the peak-memory check ('' to skip)")
     ap.add_argument("--memory-detpixels", type=int, default=1024,
@@ -124,12 +192,13 @@ def main() -> int:
                     help="frames of the stills run (0 to skip)")
     ap.add_argument("--stills-detpixels", type=int, default=64)
     ap.add_argument("--timeout", type=float, default=7200.0, help="seconds per run")
-    ap.add_argument("--keep", type=Path, help="keep the frames in this folder")
     ap.add_argument("--json", type=Path, help="also write the results here")
     opts = ap.parse_args()
 
     if opts.frames < 0:
         ap.error("--frames must be 0 (skip) or more")
+    if opts.runs < 1:
+        ap.error("--runs must be at least 1")
     nb = nbcupy_command()
     flags = shlex.split(FLAGS)
     env = dict(os.environ)
@@ -137,52 +206,12 @@ def main() -> int:
     results: dict = {"frames": opts.frames, "flags": FLAGS, "c_threads": opts.c_threads,
                      "cpus": len(os.sched_getaffinity(0)), "nbcupy": [], "memory": None,
                      "stills": None}
-    root = Path(tempfile.mkdtemp(prefix="nbseries-", dir=opts.keep))
+    root = Path(tempfile.mkdtemp(prefix="nbseries-"))
     try:
-        c_time = None
-        c_dir = root / "c"
         if opts.frames:
-            print(f"rotation series: {opts.frames} frames of {FLAGS}, noise image per frame")
-        if opts.frames and opts.c_bin:
-            c_bin = shutil.which(opts.c_bin) or opts.c_bin
-            c_dir.mkdir()
-            script = c_dir / "loop.sh"
-            script.write_text(c_loop_script(c_bin, flags, opts.frames))
-            c_time, c_rss = run(["bash", str(script)], c_dir, c_env, opts.timeout)
-            print(f"{'nanoBragg.c loop':<28} {c_time:9.2f} s {opts.frames / c_time:8.3f} "
-                  f"frames/s {c_rss / MB:8.0f} MB   (OMP_NUM_THREADS={opts.c_threads})",
-                  flush=True)
-            results.update(c_seconds=c_time, c_peak_rss=c_rss, c_bin=c_bin)
-        elif opts.frames:
-            print("nanoBragg.c: not given (NB_C_BIN or --c-bin); nbcupy only")
-        for dtype in opts.dtypes.split(",") if opts.frames else ():
-            for workers in (int(w) for w in opts.workers.split(",")):
-                name = f"nbcupy {dtype}" + (f" --workers {workers}" if workers else "")
-                out = root / f"nb-{dtype}-{workers}"
-                out.mkdir()
-                cmd = [*nb, "series", *flags, "--frames", str(opts.frames), "--template",
-                       "img_#####.img", "--dtype", dtype, "--backend", opts.backend,
-                       "-noprogress"]
-                if workers:
-                    cmd += ["--workers", str(workers)]
-                wall, rss = run(cmd, out, env, opts.timeout)
-                ratio = c_time / wall if c_time else float("nan")
-                same = ""
-                entry = {"dtype": dtype, "workers": workers, "seconds": wall,
-                         "peak_rss": rss, "ratio": ratio}
-                if c_time and dtype == "float64":
-                    ks = [k for k in range(1, opts.frames + 1) if k != 1]  # phi 0: see above
-                    equal = sum((out / f"img_{k:05d}.img").read_bytes()
-                                == (c_dir / f"img_{k:05d}.img").read_bytes() for k in ks)
-                    same = f"   {equal}/{len(ks)} frames identical to nanoBragg.c's"
-                    entry["identical_frames"] = [equal, len(ks)]
-                print(f"{name:<28} {wall:9.2f} s {opts.frames / wall:8.3f} frames/s "
-                      f"{rss / MB:8.0f} MB   C/nbcupy {ratio:6.2f}{same}", flush=True)
-                results["nbcupy"].append(entry)
-                if not opts.keep:
-                    shutil.rmtree(out)
-        if not opts.keep and c_dir.exists():
-            shutil.rmtree(c_dir)
+            print(f"rotation series: {opts.frames} frames of {FLAGS}, noise image per frame; "
+                  f"{opts.runs} run(s) of each, alternating, medians")
+            rotation(opts, nb, flags, env, c_env, root, results)
 
         if opts.memory_frames:
             a, b = (int(x) for x in opts.memory_frames.split(","))
@@ -227,8 +256,7 @@ def main() -> int:
                                  stimes[big]], "peak_rss": [srss[small], srss[big]],
                                  "growth": growth, "detpixels": opts.stills_detpixels}
     finally:
-        if not opts.keep:
-            shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     print("ratio = C loop time / nbcupy time (above 1: nbcupy is faster); memory = peak RSS "
           "of the largest process of the run")
     if opts.json:
