@@ -209,27 +209,26 @@ def _progress_bar(total: int, initial: int, enabled: bool, err: TextIO) -> Any:
                 smoothing=0.1)
 
 
-def run_series(cfg: SeriesConfig, out: TextIO | None = None,
-               err: TextIO | None = None) -> SeriesSummary:
-    """Make the series ``cfg`` describes; see :class:`SeriesConfig` and the README.
+@dataclass
+class _Seeds:
+    """The seeds of a series (flags' convention) and the lines announcing drawn ones."""
 
-    Prints the setup summary, the seeds and a one-line summary on ``out``, notes and the
-    progress bar on ``err``.  Returns a :class:`SeriesSummary` (``interrupted`` after
-    Ctrl-C, with every completed frame in the manifest).
-    """
-    from nbcupy.flags import parse_flags
+    noise: int
+    misset: int | None
+    orientation: int | None
+    drawn: list[str]
+
+
+def _check_request(cfg: SeriesConfig) -> tuple[list[str], Any, Any]:
+    """The nanoBragg flags, the template and the format of ``cfg``; InputError for anything
+    a series cannot do (before any file is read)."""
     from nbcupy.io.registry import format_for
-    from nbcupy.series.manifest import IDENTITY_KEYS, Manifest
     from nbcupy.series.template import FrameTemplate
 
-    out = out or sys.stdout
-    err = err or sys.stderr
-    t_start = time.perf_counter()
     argv = shlex.split(cfg.flags) if isinstance(cfg.flags, str) else list(cfg.flags)
     _check_config(cfg)
     template = FrameTemplate.parse(cfg.template)
-    last = cfg.first + cfg.frames - 1
-    template.check_numbers(last)
+    template.check_numbers(cfg.first + cfg.frames - 1)
     try:
         fmt = format_for(template.extension)
     except InputError:
@@ -237,28 +236,20 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                          f"{template.extension or '(none)'} (known: .img SMV, .bin raw "
                          "float)") from None
     fmt.check_kind(cfg.image)
-    names = _flag_names(argv)
-    for name in names:
+    for name in _flag_names(argv):
         if name in _OUTPUT_FLAGS:
             raise InputError(f"{name}: {_OUTPUT_FLAGS[name]}")
         if cfg.stills and name in _ROTATION_FLAGS:
             raise InputError(f"{name}: stills are single exposures at -phi (no oscillation "
                              "or phi steps)")
-    parsed = parse_flags(argv, corrected=cfg.corrected)
-    opts = parsed.options
-    for note in parsed.notes:
-        print(note, file=err)
+    return argv, template, fmt
 
-    # an earlier run of this series
-    manifest = Manifest(template, range(cfg.first, cfg.first + cfg.frames))
-    previous: dict[str, Any] | None = None
-    if os.path.exists(template.log_path):
-        if not cfg.resume:
-            raise InputError(f"{template.log_path} already records a series: add --resume "
-                             "to continue it, or remove it (and its frames) first")
-        previous = manifest.load()
 
-    # seeds: as given, else the earlier run's, else drawn (and printed)
+def _choose_seeds(cfg: SeriesConfig, opts: Any, previous: dict[str, Any] | None) -> _Seeds:
+    """The seeds as given, else the earlier run's, else drawn; stored into ``opts`` (which
+    also gets the stills' single step)."""
+    from nbcupy.series.plan import SeriesPlan
+
     drawn: list[str] = []
     if opts.seed is not None:
         seed = -opts.seed
@@ -268,41 +259,82 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         seed = int(time.time())
         drawn.append(f"noise seed {seed} drawn from the clock (give -seed {seed} to "
                      "repeat it)")
-    misset_seed = None
+    misset = None
     if opts.misset_random:
         if opts.misset_seed is not None:
-            misset_seed = -opts.misset_seed
+            misset = -opts.misset_seed
         elif previous is not None and previous.get("misset_seed") is not None:
-            misset_seed = int(previous["misset_seed"])
+            misset = int(previous["misset_seed"])
         else:
-            misset_seed = int(time.time())
-            drawn.append(f"misset seed {misset_seed} drawn from the clock (give -misset_seed "
-                         f"{misset_seed} to repeat the crystal)")
-        opts.misset_seed = -misset_seed
-    orientation_seed = None
+            misset = int(time.time())
+            drawn.append(f"misset seed {misset} drawn from the clock (give -misset_seed "
+                         f"{misset} to repeat the crystal)")
+        opts.misset_seed = -misset
+    orientation = None
     if cfg.stills:
         if cfg.orientation_seed is not None:
-            orientation_seed = int(cfg.orientation_seed)
+            orientation = int(cfg.orientation_seed)
         elif previous is not None and previous.get("orientation_seed") is not None:
-            orientation_seed = int(previous["orientation_seed"])
+            orientation = int(previous["orientation_seed"])
         else:
-            orientation_seed = secrets.randbits(32)
-            drawn.append(f"orientation seed {orientation_seed} drawn at random (give "
-                         f"--orientation-seed {orientation_seed} to repeat the stills)")
+            orientation = secrets.randbits(32)
+            drawn.append(f"orientation seed {orientation} drawn at random (give "
+                         f"--orientation-seed {orientation} to repeat the stills)")
         opts.osc, opts.phistep, opts.phisteps = 0.0, -1.0, 1
     try:
-        from nbcupy.series.plan import SeriesPlan
-
-        SeriesPlan(cfg.first, cfg.frames, seed, 0.0, 0.0, cfg.stills, orientation_seed)
+        SeriesPlan(cfg.first, cfg.frames, seed, 0.0, 0.0, cfg.stills, orientation)
     except ValueError as exc:
         raise InputError(f"-seed: {exc}") from None
     opts.seed = -seed
+    return _Seeds(seed, misset, orientation, drawn)
 
+
+def _engine(cfg: SeriesConfig) -> Any:
+    """Engine settings of every frame: the CPU threads shared by a LocalCluster's workers."""
+    from nbcupy.engine import DEFAULT_MEMORY_MB, EngineSettings, default_threads
+
+    threads = cfg.threads
+    if cfg.workers and not threads:
+        threads = max(1, default_threads() // cfg.workers)
+    return EngineSettings(backend=cfg.backend, dtype=cfg.dtype,
+                          memory_mb=cfg.memory_mb or DEFAULT_MEMORY_MB, threads=threads)
+
+
+def run_series(cfg: SeriesConfig, out: TextIO | None = None,
+               err: TextIO | None = None) -> SeriesSummary:
+    """Make the series ``cfg`` describes; see :class:`SeriesConfig` and the README.
+
+    Prints the setup summary, the seeds and a one-line summary on ``out``, notes and the
+    progress bar on ``err``.  Returns a :class:`SeriesSummary` (``interrupted`` after
+    Ctrl-C, with every completed frame in the manifest).  Bad input raises InputError before
+    anything is written.
+    """
+    from nbcupy.flags import parse_flags
+    from nbcupy.series.manifest import IDENTITY_KEYS, Manifest
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    t_start = time.perf_counter()
+    argv, template, fmt = _check_request(cfg)
+    parsed = parse_flags(argv, corrected=cfg.corrected)
+    opts = parsed.options
+    for note in parsed.notes:
+        print(note, file=err)
+
+    # an earlier run of this series, the seeds, and what a resumed run must keep
+    manifest = Manifest(template, range(cfg.first, cfg.first + cfg.frames))
+    previous: dict[str, Any] | None = None
+    if os.path.exists(template.log_path):
+        if not cfg.resume:
+            raise InputError(f"{template.log_path} already records a series: add --resume "
+                             "to continue it, or remove it (and its frames) first")
+        previous = manifest.load()
+    seeds = _choose_seeds(cfg, opts, previous)
     run: dict[str, Any] = {
         "flags": _identity_flags(argv), "mode": "stills" if cfg.stills else "rotation",
-        "image": cfg.image, "file_format": fmt.name, "first": cfg.first, "seed": seed,
-        "misset_seed": misset_seed, "orientation_seed": orientation_seed, "dtype": cfg.dtype,
-        "noise": cfg.noise, "corrected": bool(cfg.corrected)}
+        "image": cfg.image, "file_format": fmt.name, "first": cfg.first, "seed": seeds.noise,
+        "misset_seed": seeds.misset, "orientation_seed": seeds.orientation,
+        "dtype": cfg.dtype, "noise": cfg.noise, "corrected": bool(cfg.corrected)}
     if previous is not None:
         for key in IDENTITY_KEYS:
             if previous.get(key) != run.get(key):
@@ -320,41 +352,38 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         executor = ClusterExecutor.connect(cfg.scheduler, cfg.scheduler_file,
                                            cfg.connect_timeout, gpu=gpu)
     opened = False
-    summary = SeriesSummary(planned=cfg.frames, manifest=template.manifest_path, seed=seed,
-                            misset_seed=misset_seed, orientation_seed=orientation_seed)
+    summary = SeriesSummary(planned=cfg.frames, manifest=template.manifest_path,
+                            seed=seeds.noise, misset_seed=seeds.misset,
+                            orientation_seed=seeds.orientation)
     bar = None
     try:
+        from nbcupy import __version__
         from nbcupy.api import prepare
         from nbcupy.backends import get_backend
-        from nbcupy.engine import DEFAULT_MEMORY_MB, EngineSettings
         from nbcupy.series.plan import SeriesPlan, degrees_of
         from nbcupy.series.renderer import SeriesJob
         from nbcupy.summary import print_summary
 
+        chosen = cfg.backend
         if executor is None and not cfg.workers:
             try:
                 chosen = get_backend(cfg.backend).name
             except RuntimeError as exc:
                 raise InputError(str(exc)) from None
-        else:
-            chosen = cfg.backend
-        prepared = prepare(opts, write_cache=True)
-        prepared = prepared._replace(notes=parsed.notes)
+        prepared = prepare(opts, write_cache=True)._replace(notes=parsed.notes)
         sim = prepared.simulation
         print_summary(sim, prepared.report, opts, backend=cfg.backend, chosen=chosen,
                       dtype=cfg.dtype, out=out)
         phi0_deg, osc_deg = degrees_of(sim.scan.phi0), degrees_of(sim.scan.osc)
-        plan = SeriesPlan(cfg.first, cfg.frames, seed, phi0_deg, osc_deg, cfg.stills,
-                          orientation_seed)
+        plan = SeriesPlan(cfg.first, cfg.frames, seeds.noise, phi0_deg, osc_deg, cfg.stills,
+                          seeds.orientation)
         run.update({"template": cfg.template, "frames": cfg.frames, "phi0_deg": phi0_deg,
                     "osc_deg": osc_deg, "phisteps": sim.scan.phisteps,
                     "phistep_deg": degrees_of(sim.scan.phistep), "backend": cfg.backend,
                     "workers": cfg.workers, "scheduler": cfg.scheduler or cfg.scheduler_file,
-                    "command": _command(cfg, argv, seed, misset_seed, orientation_seed),
-                    "cwd": os.getcwd()})
-        from nbcupy import __version__
-
-        run["nbcupy"] = __version__
+                    "command": _command(cfg, argv, seeds.noise, seeds.misset,
+                                        seeds.orientation),
+                    "cwd": os.getcwd(), "nbcupy": __version__})
 
         todo = array("q")  # frame numbers to make (8 bytes each, whatever the count)
         for number, record in manifest.planned_records():
@@ -362,14 +391,14 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                 summary.skipped += 1
             else:
                 todo.append(number)
-        for line in drawn:
+        for line in seeds.drawn:
             print(line, file=out)
         what = ("stills in random orientations" if cfg.stills else
                 f"a rotation series from phi {phi0_deg:g} deg, {osc_deg:g} deg per frame in "
                 f"{sim.scan.phisteps} phi steps")
-        print(f"series: frames {cfg.first}..{last}, {what}; {cfg.image} images as "
+        print(f"series: frames {plan.first}..{plan.last}, {what}; {cfg.image} images as "
               f"{fmt.description} -> {template.text}", file=out)
-        print(f"series: frame k has noise seed {seed} + (k - {cfg.first})", file=out)
+        print(f"series: frame k has noise seed {seeds.noise} + (k - {cfg.first})", file=out)
         if not cfg.stills and osc_deg == 0.0:
             print("note: the oscillation is 0: every frame has the same orientation, only "
                   "the noise differs", file=err)
@@ -382,16 +411,7 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         template.remove_temporaries()
         manifest.open(run)
         opened = True
-        engine = EngineSettings(backend=cfg.backend, dtype=cfg.dtype,
-                                memory_mb=cfg.memory_mb or DEFAULT_MEMORY_MB,
-                                threads=cfg.threads)
-        if cfg.workers and not cfg.threads:
-            from nbcupy.engine import default_threads
-
-            engine = EngineSettings(backend=cfg.backend, dtype=cfg.dtype,
-                                    memory_mb=engine.memory_mb,
-                                    threads=max(1, default_threads() // cfg.workers))
-        job = SeriesJob(prepared, engine, cfg.image, cfg.noise, template)
+        job = SeriesJob(prepared, _engine(cfg), cfg.image, cfg.noise, template)
         show = cfg.progress if cfg.progress is not None else (opts.progress and err.isatty())
         bar = _progress_bar(cfg.frames, summary.skipped, bool(show), err)
 
