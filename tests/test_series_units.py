@@ -120,3 +120,25 @@ def test_plan_rotation_ranges_seeds_and_limits():
                         orientation_seed=8)
     rec = stills.frame(2).record()
     assert rec["phi_deg"] == 0 and np.array(rec["orientation"]).shape == (3, 3)
+
+
+def test_run_series_from_python_with_a_progress_bar(tmp_path):
+    import io
+
+    from nbcupy.series import SeriesConfig, run_series
+
+    flags = ("-cell 60 70 80 90 90 90 -lambda 1.2 -N 4 -default_F 100 -detpixels 16 "
+             "-pixel 0.5 -distance 50 -osc 0.5 -seed 5")
+    out, err = io.StringIO(), io.StringIO()
+    summary = run_series(SeriesConfig(flags=flags, template=str(tmp_path / "p_##.bin"),
+                                      frames=3, image="float", progress=True), out=out, err=err)
+    assert (summary.written, summary.skipped, summary.failed) == (3, 0, [])
+    assert not summary.interrupted and summary.frames_per_second > 0
+    assert "3/3" in err.getvalue() and "frame/s" in err.getvalue()  # tqdm's bar
+    assert out.getvalue().splitlines()[-1] == summary.line()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "p_##.json", "p_##.jsonl", "p_01.bin", "p_02.bin", "p_03.bin"]
+    quiet = io.StringIO()
+    run_series(SeriesConfig(flags=flags, template=str(tmp_path / "q_##.bin"), frames=2,
+                            image="float"), out=io.StringIO(), err=quiet)
+    assert quiet.getvalue() == ""  # not a terminal: no bar
