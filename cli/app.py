@@ -7,8 +7,9 @@ nanoBragg's single-dash flags are passed through to the exact parser in
 Command lines of nanoBragg flags and nbcupy's options in their plain ``--opt value``,
 ``--opt=value`` forms (every existing nanoBragg script, and nearly every nbcupy one) are split
 here without loading Typer, whose imports would cost more than a small simulation; anything
-else starting with ``--`` goes through the Typer application.  Errors the user can fix are
-printed as one line and exit with 2.
+else starting with ``--`` goes through the Typer application.  ``nbcupy series ...`` (many
+images) is handled by :mod:`nbcupy.cli.series`.  Errors the user can fix are printed as one
+line and exit with 2.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module docstring); anything else that starts with ``--`` goes through Typer.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "series":
+        from nbcupy.cli.series import main as series_main
+
+        return series_main(argv[1:])
     try:
         split = _split_options(argv)
     except ValueError as exc:

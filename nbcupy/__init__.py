@@ -1,7 +1,9 @@
 """nbcupy: nanoBragg's diffraction-image simulator as array programs on NumPy or CuPy.
 
-The public API is :func:`simulate` (an image from nanoBragg flags or :class:`Options`) and
-:func:`run` (what the ``nbcupy`` command does).  Heavy modules load on first use.
+The public API is :func:`simulate` (an image from nanoBragg flags, :class:`Options` or
+prepared models), :func:`prepare` (the models, built once from flags or :class:`Options`),
+:func:`run` (what the ``nbcupy`` command does) and :mod:`nbcupy.series` (many images).
+Heavy modules load on first use.
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["simulate", "run", "Options", "__version__"]
+__all__ = ["simulate", "prepare", "run", "Options", "Prepared", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("simulate", "run", "SimulationResult"):
+    if name in ("simulate", "prepare", "run", "SimulationResult", "Prepared"):
         from nbcupy import api
 
         return getattr(api, name)
+    if name == "series":
+        import importlib
+
+        return importlib.import_module("nbcupy.series")
     if name == "Options":
         from nbcupy.nanobragg.options import Options
 

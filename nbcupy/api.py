@@ -5,17 +5,28 @@
 ...                          "-detpixels 64 -pixel 0.1 -distance 100")
 >>> result.image.shape, result.stats.max_I  # doctest: +SKIP
 
+:func:`prepare` builds the models once (reading every input file); the :class:`Prepared`
+models can then be changed (:meth:`Prepared.with_phi`, :meth:`Prepared.with_orientation`,
+:meth:`Prepared.with_seed`, or :func:`dataclasses.replace` on ``.simulation``) and simulated
+many times without reading the files again:
+
+>>> models = nbcupy.prepare("-cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -default_F 100 "
+...                         "-detpixels 64 -pixel 0.1 -distance 100 -osc 0.5")
+>>> images = [nbcupy.simulate(models.with_phi(0.5 * k)).image for k in range(3)]  # doctest: +SKIP
+
 :func:`run` is what the command line does: simulate, print nanoBragg's summary and write
 the output files.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
@@ -26,6 +37,7 @@ from nbcupy.io.registry import format_named
 from nbcupy.nanobragg.build import SetupReport, build_simulation
 from nbcupy.nanobragg.flags import parse_flags
 from nbcupy.nanobragg.options import Options
+from nbcupy.nanobragg.output_options import writer_options
 from nbcupy.nanobragg.stats import ImageStats, image_statistics
 
 
@@ -59,13 +71,71 @@ def _options_from(args: str | Sequence[str] | Options | None) -> tuple[Options, 
     return parsed.options, parsed.notes
 
 
-def prepare(args: str | Sequence[str] | Options | None = None, *,
-            corrected: bool | None = None, write_cache: bool = False,
-            ) -> tuple[Simulation, SetupReport, Options, Any, list[str]]:
-    """Parse ``args`` and build the models: (simulation, report, options, rng, notes).
+class Prepared(NamedTuple):
+    """The models of one simulation, built once by :func:`prepare`.
 
-    ``write_cache`` writes nanoBragg's ``Fdump.bin`` structure-factor cache after reading
-    ``-hkl`` (the command line does; the API does not by default).
+    simulation: the frozen SI models (beam, sources, detector, crystal, spindle, mosaic,
+    sampling, structure factors).  report: what the set-up decided (printed summary lines,
+    the noise seed).  options: the :class:`Options` they were built from.  rng: nanoBragg's
+    generator state after the set-up drew the misset and mosaic domains; the noise image
+    starts from it (:func:`simulate` works on a copy, so one ``Prepared`` gives the same
+    result every time).  notes: lines about flags accepted without effect.
+
+    It unpacks as the 5-tuple ``(simulation, report, options, rng, notes)``.
+    """
+
+    simulation: Simulation
+    report: SetupReport
+    options: Options
+    rng: Any
+    notes: list[str]
+
+    def with_simulation(self, simulation: Simulation) -> Prepared:
+        """The same, with other models (e.g. made with :func:`dataclasses.replace`)."""
+        return self._replace(simulation=simulation)
+
+    def with_phi(self, phi_deg: float) -> Prepared:
+        """The same crystal with the spindle's first step at ``phi_deg`` degrees, exactly as
+        ``-phi phi_deg`` gives it (the steps and the range stay as they were)."""
+        from nbcupy.nanobragg.flags import DEG
+
+        phi0 = float(phi_deg) * DEG
+        sim = self.simulation
+        spindle = dataclasses.replace(sim.spindle, phi0=phi0)
+        return self._replace(simulation=dataclasses.replace(sim, spindle=spindle),
+                             options=dataclasses.replace(self.options, phi0=phi0))
+
+    def with_orientation(self, u: Any) -> Prepared:
+        """The crystal turned by the rotation matrix ``u`` (3x3, lab frame, applied after
+        any ``-misset``/``-mat`` setting and before the spindle rotation).  The options
+        keep the flags' orientation; only the models change."""
+        from nbcupy.experiment.geometry import rotate_crystal
+
+        sim = self.simulation
+        return self._replace(simulation=dataclasses.replace(
+            sim, crystal=rotate_crystal(sim.crystal, u)))
+
+    def with_seed(self, seed: int) -> Prepared:
+        """The same models with the noise seed ``seed`` (the value of ``-seed``)."""
+        from nbcupy.nanobragg.rng import SeedStream
+
+        internal = -int(seed)
+        SeedStream(internal)  # the range nanoBragg's generator accepts
+        return self._replace(report=dataclasses.replace(self.report, noise_seed=internal),
+                             options=dataclasses.replace(self.options, seed=internal))
+
+
+def prepare(args: str | Sequence[str] | Options | None = None, *,
+            corrected: bool | None = None, write_cache: bool = False) -> Prepared:
+    """Parse ``args`` (nanoBragg flags as a string or a list, or an :class:`Options`) and
+    build the models once: a :class:`Prepared` (simulation, report, options, rng, notes).
+
+    Every input file (``-hkl``, ``-mat``, ``-img``, ``-mask``, ``-sourcefile``) is read
+    here and nowhere else; :func:`simulate` takes the result without reading them again.
+    ``corrected`` switches nanoBragg's known defects off.  ``write_cache`` writes
+    nanoBragg's ``Fdump.bin`` structure-factor cache after reading ``-hkl`` (the command
+    line does; the API does not by default).  Bad input raises
+    :class:`nbcupy.errors.InputError` with a one-line message.
     """
     from nbcupy.nanobragg.rng import NanoBraggRandom
 
@@ -74,24 +144,29 @@ def prepare(args: str | Sequence[str] | Options | None = None, *,
         opts.corrected = corrected
     rng = NanoBraggRandom()
     sim, report = build_simulation(opts, rng, write_cache=write_cache)
-    return sim, report, opts, rng, notes + report.notes
+    return Prepared(sim, report, opts, rng, notes + report.notes)
 
 
-def simulate(args: str | Sequence[str] | Options | None = None, *, backend: str = "numpy",
-             dtype: str = "float64", memory_mb: float | None = None, threads: int = 0,
-             corrected: bool | None = None, progress: Any = None,
-             prepared: tuple | None = None) -> SimulationResult:
+def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
+             backend: str = "numpy", dtype: str = "float64", memory_mb: float | None = None,
+             threads: int = 0, corrected: bool | None = None, progress: Any = None,
+             prepared: Prepared | tuple | None = None) -> SimulationResult:
     """Simulate one image.
 
-    ``args`` are nanoBragg flags (a string or a list) or an :class:`Options`.  ``backend`` is
-    ``numpy``, ``cupy``, ``auto`` or ``strict``; ``dtype`` ``float64`` or ``float32``;
-    ``memory_mb`` the engine's memory budget for temporaries (MiB); ``threads`` CPU worker
-    threads (0 = all cores); ``corrected`` switches nanoBragg's known defects off;
-    ``progress(done, total)`` is called as pixels complete.  No file is written.
+    ``args`` are nanoBragg flags (a string or a list), an :class:`Options`, or the
+    :class:`Prepared` models from :func:`prepare` (then no file is read and ``corrected``
+    is the models' own).  ``backend`` is ``numpy``, ``cupy``, ``auto`` or ``strict``;
+    ``dtype`` ``float64`` or ``float32``; ``memory_mb`` the engine's memory budget for
+    temporaries (MiB); ``threads`` CPU worker threads (0 = all cores); ``corrected`` switches
+    nanoBragg's known defects off; ``progress(done, total)`` is called as pixels complete.
+    No file is written.
     """
     from nbcupy.engine import DEFAULT_MEMORY_MB
 
+    if prepared is None and isinstance(args, Prepared):
+        prepared = args
     sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
+    rng = copy.deepcopy(rng)  # the noise image advances it; the prepared state stays
     settings = EngineSettings(backend=backend, dtype=dtype,
                               memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
     result = render(sim, settings, progress=progress)
@@ -141,29 +216,16 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
         return
     if noise_job is not None:
         counts = noise_job.result()
-    elif exact:
-        counts = nz.poisson_counts_exact(img, res.rng, SeedStream(res.report.noise_seed), roi)
     else:
-        from nbcupy.backends import to_numpy
-
-        xp = res.render.backend.xp
-        seed = abs(int(res.report.noise_seed))
-        counts = np.asarray(to_numpy(nz.poisson_counts_fast(res.image, xp, seed)),
-                            dtype=np.float64)
-        if roi is not None:
-            counts = np.where(roi, counts, 0.0)
+        counts = nz.noise_counts(img, res.image, res.render.backend.xp, res.rng,
+                                 res.report.noise_seed, roi, noise)
     noisy, photons, overloads = nz.noise_image_uint16(counts, opts.adc_offset, roi)
     print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
     print(f"writing {opts.noisefile} as 2-byte integers", file=out)
-    format_named("smv").write(opts.noisefile, noisy, sim, noise_image=True,
-                              adc_offset=_smv_adc_offset(opts))
+    format_named("smv").write(opts.noisefile, noisy, sim,
+                              **writer_options("smv", opts, "noise"))
     del noisy
     _write_count_files(res, counts, out)
-
-
-def _smv_adc_offset(opts: Options) -> int | None:
-    """The ADC_OFFSET line of the SMV headers (``--smv-adc-offset``), or None."""
-    return int(opts.adc_offset) if opts.smv_adc_offset else None
 
 
 def _write_count_files(res: SimulationResult, noise_counts: Any, out: TextIO) -> None:
@@ -181,20 +243,19 @@ def _write_count_files(res: SimulationResult, noise_counts: Any, out: TextIO) ->
     valid = valid_pixels(sim)
     counts = (counts_from_image(res.image_f32, valid) if noise_counts is None
               else counts_from_noise(noise_counts, valid))
-    header = {"exposure_time": opts.exposure, "sensor_material": opts.sensor_material}
     for path, name, what in ((opts.cbf_file, "cbf", "miniCBF"),
                              (opts.nexus_file, "nexus", "NeXus NXmx")):
         if path is None:
             continue
         print(f"writing {path} as {what} 4-byte integer photon counts", file=out)
-        for note in format_named(name).write(path, counts, sim, **header) or ():
+        for note in format_named(name).write(path, counts, sim,
+                                             **writer_options(name, opts, "noise")) or ():
             print(f"note: {note}", file=sys.stderr)
             res.notes.append(note)
     if opts.png_file is not None:
         print(f"writing {opts.png_file} as an 8-bit PNG preview", file=out)
         format_named("png").write(opts.png_file, res.image_f32 if noise_counts is None
-                                  else counts, sim, brightness=opts.png_brightness,
-                                  log_scale=opts.png_log)
+                                  else counts, sim, **writer_options("png", opts, "noise"))
 
 
 def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None,
@@ -207,11 +268,11 @@ def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None
     format_named("float").write(opts.floatfile, img, sim)
     print(f"max_I = {stats.max_I:g}  at {stats.max_I_x:g} {stats.max_I_y:g}", file=out)
     print(f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}", file=out)
-    scale = opts.intfile_scale if opts.intfile_scale > 0 else adu.auto_int_scale(stats.max_I)
+    scale = adu.intfile_scale(opts.intfile_scale, stats.max_I)
     print(f"intfile_scale = {scale:g}", file=out)
     ints = adu.int_image(img, scale, opts.adc_offset, roi)
     print(f"writing {opts.intfile} as 2-byte integers", file=out)
-    format_named("smv").write(opts.intfile, ints, sim, adc_offset=_smv_adc_offset(opts))
+    format_named("smv").write(opts.intfile, ints, sim, **writer_options("smv", opts, "int"))
     del ints
     if opts.write_pgm:
         pscale = opts.pgm_scale if opts.pgm_scale > 0 else adu.auto_pgm_scale(stats.rmsd, scale)
@@ -221,12 +282,13 @@ def _write_images(res: SimulationResult, img: np.ndarray, roi: np.ndarray | None
                                   pgm_scale=pscale)
 
 
-def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
+def run(argv: str | Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
         memory_mb: float | None = None, threads: int = 0, noise: str = "exact",
         corrected: bool = False, out: TextIO | None = None, **options: Any,
         ) -> SimulationResult:
     """Do what ``nanoBragg <argv>`` does: simulate, print the summary, write the files
-    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``).
+    (including nanoBragg's ``Fdump.bin`` cache after reading ``-hkl``).  ``argv`` is a list
+    of flags or one string, split as a POSIX shell would (:func:`shlex.split`).
 
     Further keywords set :class:`Options` fields that nbcupy's double-dash options set
     (``cbf_file="x.cbf"``, ``model_file=...``, ``column=...``, ...), after the flags."""
@@ -236,7 +298,8 @@ def run(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
     from nbcupy.backends import get_backend
     from nbcupy.nanobragg.summary import print_solid_angle, print_summary
 
-    parsed = parse_flags(list(argv), corrected=corrected)
+    argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    parsed = parse_flags(argv, corrected=corrected)
     opts = parsed.options
     known = {f.name for f in fields(Options)}
     for key, value in options.items():

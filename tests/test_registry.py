@@ -13,7 +13,7 @@ from PIL import Image
 
 from nbcupy.api import prepare
 from nbcupy.errors import InputError
-from nbcupy.io.registry import FORMATS, PIXEL_KINDS, format_for_path, format_named
+from nbcupy.io.registry import FORMATS, PIXEL_KINDS, format_for, format_named
 
 
 @pytest.mark.parametrize("path,name,holds", [
@@ -22,7 +22,7 @@ from nbcupy.io.registry import FORMATS, PIXEL_KINDS, format_for_path, format_nam
     ("a.h5", "nexus", "counts"), ("a.nxs", "nexus", "counts"), ("a.png", "png", "photons"),
 ])
 def test_formats_by_extension(path, name, holds):
-    fmt = format_for_path(path)
+    fmt = format_for(path)
     assert fmt.name == name and fmt.holds == holds and format_named(name) is fmt
 
 
@@ -33,7 +33,7 @@ def test_every_format_names_a_kind_and_an_importable_writer():
     with pytest.raises(InputError, match="known: .*cbf"):
         format_named("tiff")
     with pytest.raises(InputError, match=r"\.tif"):
-        format_for_path("a.tif")
+        format_for("a.tif")
 
 
 def test_count_writers_through_the_registry(tmp_path):

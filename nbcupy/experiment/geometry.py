@@ -6,6 +6,7 @@ Angles are radians; lengths are metres unless a docstring says Angstrom.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass
@@ -209,3 +210,21 @@ def direct_beam(detector, beam_direction: np.ndarray) -> DirectBeam | None:
         close_distance=abs(close),
         perpendicular=abs(abs(along) - 1.0) < 1e-9,
     )
+
+
+# ----------------------------------------------------------------------------------------
+# crystal orientation
+
+
+def rotate_crystal(crystal: Any, u: Any) -> Any:
+    """``crystal`` (a :class:`~nbcupy.experiment.models.Crystal`) turned by the rotation ``u``
+    (3x3): every real and reciprocal axis ``v`` becomes ``u @ v``.  Raises ValueError when ``u`` is
+    not a rotation (orthonormal with determinant +1, to 1e-9)."""
+    m = np.asarray(u, dtype=np.float64)
+    if m.shape != (3, 3) or not np.all(np.isfinite(m)):
+        raise ValueError(f"an orientation must be a finite 3x3 matrix, got shape {m.shape}")
+    if (not np.allclose(m @ m.T, np.eye(3), atol=1e-9, rtol=0.0)
+            or abs(float(np.linalg.det(m)) - 1.0) > 1e-9):
+        raise ValueError("an orientation must be a rotation matrix (orthonormal, det +1)")
+    return dataclasses.replace(crystal, cell=crystal.cell @ m.T,
+                               reciprocal=crystal.reciprocal @ m.T)

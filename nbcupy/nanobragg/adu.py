@@ -12,6 +12,7 @@ import numpy as np
 from nbcupy.backends import to_numpy
 
 __all__ = [
+    "intfile_scale",
     "auto_int_scale",
     "auto_pgm_scale",
     "int_image",
@@ -25,6 +26,12 @@ def auto_int_scale(max_I: float) -> float:
     Counts per photon that put the brightest pixel at 55000 ADU.
     """
     return 55000.0 / max_I if max_I > 0.0 else 1.0
+
+
+def intfile_scale(requested: float, max_I: float) -> float:
+    """ADU per photon of the int image: ``-scale`` when given (> 0), else nanoBragg's
+    automatic :func:`auto_int_scale`."""
+    return requested if requested > 0 else auto_int_scale(max_I)
 
 
 def auto_pgm_scale(rmsd: float, intfile_scale: float) -> float:

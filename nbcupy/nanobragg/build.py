@@ -33,7 +33,7 @@ from nbcupy.experiment.models import (
     StructureFactors,
 )
 from nbcupy.nanobragg import rules
-from nbcupy.nanobragg.options import Options
+from nbcupy.nanobragg.options import Options, validate_options
 
 DEFAULT_WAVELENGTH = 1.0e-10
 DEFAULT_FLUENCE = 125932015286227086360700780544.0
@@ -104,18 +104,11 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     if rng is None:
         rng = nbrng.NanoBraggRandom()
     report = SetupReport()
+    validate_options(opts)
     check_output_options(opts, report)
-    for name in ("pixel_size", "distance", "detsize_f", "detsize_s", "exposure", "beamsize",
-                 "fudge", "dmin", "water_size", "kahn_factor"):
-        _check_finite("-" + name, float(getattr(opts, name)))
-    if opts.pixel_size <= 0:
-        raise InputError(f"-pixel: pixel size must be positive, got {opts.pixel_size * 1e3:g} mm")
 
     size = detector_size(opts)
     wavelength = opts.wavelength if opts.wavelength is not None else DEFAULT_WAVELENGTH
-    _check_finite("-lambda", wavelength)
-    if wavelength <= 0:
-        raise InputError(f"-lambda: wavelength must be positive, got {wavelength * 1e10:g} A")
     fluence_of(opts)
     sample_size = beam_clipped_sample(opts, report)
     axes = lab_axes(opts)

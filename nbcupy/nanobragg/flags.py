@@ -602,7 +602,8 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--png-brightness N':<42} preview brightness, percent (default 100)",
               f"  {'--png-log':<42} preview of log(1 + value)",
               f"  {'--sensor-material Si|CdTe|GaAs':<42} sensor in the CBF/NeXus header (Si)",
-              f"  {'--smv-adc-offset':<42} write ADC_OFFSET=<adc> into the SMV headers"]
+              f"  {'--smv-adc-offset':<42} write ADC_OFFSET=<adc> into the SMV headers",
+              "", "Many images (rotation series, stills, Dask clusters): nbcupy series --help"]
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from nbcupy.backends import native_module, to_numpy
 
 from .rng import NanoBraggRandom, SeedStream
 
-__all__ = ["poisson_counts_exact", "poisson_counts_fast", "noise_image_uint16"]
+__all__ = ["poisson_counts_exact", "poisson_counts_fast", "noise_counts", "noise_image_uint16"]
 
 #: Above this mean nanoBragg (and the fast path) use the Gaussian approximation.
 GAUSS_THRESHOLD = 1.0e6
@@ -119,6 +119,22 @@ def _poisson_counts_pure(img: np.ndarray, rng: NanoBraggRandom, stream: SeedStre
     else:
         out[mask] = counts
     return out
+
+
+def noise_counts(image_f32: np.ndarray, device_image, xp, rng: NanoBraggRandom,
+                 noise_seed: int, roi, method: str = "exact") -> np.ndarray:
+    """The noise image's photon counts (float64, host, (spixels, fpixels)), 0 outside ``roi``.
+
+    ``method`` ``exact``: nanoBragg's generator from ``rng`` seeded with the internal
+    ``noise_seed``, byte-identical to nanoBragg.c, drawn from the float32 ``image_f32``;
+    ``fast``: the backend's own generator (namespace ``xp``) on ``device_image``, seeded with
+    ``|noise_seed|``.  ``roi``: bool (spixels, fpixels) or None (every pixel).
+    """
+    if method != "fast":
+        return poisson_counts_exact(image_f32, rng, SeedStream(noise_seed), roi)
+    counts = np.asarray(to_numpy(poisson_counts_fast(device_image, xp, abs(int(noise_seed)))),
+                        dtype=np.float64)
+    return counts if roi is None else np.where(roi, counts, 0.0)
 
 
 def noise_image_uint16(counts: np.ndarray, adc: float, roi) -> tuple[np.ndarray, float, int]:

@@ -13,16 +13,32 @@ the outputs written next to nanoBragg's: ``cbf_file``, ``nexus_file`` (photon co
 :mod:`nbcupy.io.counts`), ``png_file`` with ``png_brightness`` (percent) and ``png_log``,
 ``sensor_material`` (``Si``, ``CdTe`` or, NeXus only, ``GaAs``) and ``smv_adc_offset`` (add
 ``ADC_OFFSET=`` to the SMV headers; off by default, so that they stay nanoBragg's bytes).
+
+:func:`validate_options` is the one check of the values, whichever way they came (flags, SMV
+headers or a Python caller): every number finite, and lengths, wavelengths and angles inside
+the ranges in :data:`LIMITS`, which catch a value given in the wrong unit (``wavelength=1.0``
+is one metre, not one Angstrom).  :func:`nbcupy.nanobragg.build.build_simulation` calls it first.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class Options:
+    """nanoBragg's settings in SI units: lengths in metres, angles in radians, wavelengths in
+    metres, fluence in photons/m^2, flux in photons/s, times in seconds, ``detector_mu`` in
+    1/m.  Exceptions: ``cell`` is a, b, c in Angstrom and alpha, beta, gamma in radians (as
+    nanoBragg keeps them); ``orgx``/``orgy`` are pixels; ``dispersion`` is a fraction
+    (``-dispersion 2`` is 0.02); ``seed``, ``mosaic_seed`` and ``misset_seed`` are nanoBragg's
+    internal values, minus the flags' (``-seed 7`` is ``seed=-7``).  ``None`` or a negative
+    count/step means "not given" (nanoBragg's rules then decide).  Values are checked by
+    :func:`validate_options` when the models are built.
+    """
+
     # crystal
     cell: tuple[float, ...] | None = None  # a b c (Angstrom), alpha beta gamma (rad)
     matrix_file: str | None = None
@@ -132,3 +148,129 @@ class Options:
     progress: bool = True
     # reproduce nanoBragg's known defects (False) or use the corrected physics (True)
     corrected: bool = False
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The plausible range of one setting, stated in its flag's unit.
+
+    attr: the :class:`Options` field.  flag: the nanoBragg flag that sets it.  unit: the
+    flag's unit and ``per_unit`` its size in the field's unit (``-lambda`` is in Angstrom,
+    1e-10 m).  low/high: the range in the flag's unit (``low_open``/``high_open``: that end
+    excluded).
+    unset_below: values below this mean "not given" and are not checked (None: all are).
+    """
+
+    attr: str
+    flag: str
+    unit: str
+    per_unit: float
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    unset_below: float | None = None
+    si: str = "m"
+
+
+#: The ranges :func:`validate_options` enforces.  They are wide (a detector pixel of 0.1 um
+#: to 100 mm, a wavelength of 0.001 to 10000 A) and exist to catch a wrong unit.
+LIMITS: tuple[Limit, ...] = (
+    Limit("wavelength", "-lambda", "A", 1e-10, 1e-3, 1e4),
+    Limit("pixel_size", "-pixel", "mm", 1e-3, 1e-4, 100.0),
+    Limit("distance", "-distance", "mm", 1e-3, 0.0, 1e5, low_open=True),
+    Limit("close_distance", "-close_distance", "mm", 1e-3, 0.0, 1e5, low_open=True),
+    Limit("detsize_f", "-detsize_f", "mm", 1e-3, 0.0, 1e4, low_open=True),
+    Limit("detsize_s", "-detsize_s", "mm", 1e-3, 0.0, 1e4, low_open=True),
+    Limit("xbeam", "-Xbeam", "mm", 1e-3, -1e4, 1e4),
+    Limit("ybeam", "-Ybeam", "mm", 1e-3, -1e4, 1e4),
+    Limit("xclose", "-Xclose", "mm", 1e-3, -1e4, 1e4),
+    Limit("yclose", "-Yclose", "mm", 1e-3, -1e4, 1e4),
+    Limit("beamsize", "-beamsize", "mm", 1e-3, -1e4, 1e4),
+    Limit("sample_x", "-xtal_thick", "mm", 1e-3, 0.0, 100.0),
+    Limit("sample_y", "-xtal_width", "mm", 1e-3, 0.0, 100.0),
+    Limit("sample_z", "-xtal_height", "mm", 1e-3, 0.0, 100.0),
+    Limit("detector_thick", "-detector_thick", "um", 1e-6, 0.0, 1e5),
+    Limit("water_size", "-water", "um", 1e-6, 0.0, 1e6),
+    Limit("dmin", "-dmin", "A", 1e-10, 0.0, 1e5),
+    Limit("source_distance", "-source_distance", "mm", 1e-3, 0.0, 1e7, low_open=True),
+    Limit("dispersion", "-dispersion", "%", 0.01, 0.0, 200.0, high_open=True, si="(fraction)"),
+    Limit("mosaic_spread", "-mosaic", "deg", math.pi / 180.0, 0.0, 180.0, unset_below=0.0,
+          si="rad"),
+    Limit("hdivrange", "-hdivrange", "mrad", 1e-3, 0.0, 1000.0 * math.pi, unset_below=0.0,
+          si="rad"),
+    Limit("vdivrange", "-vdivrange", "mrad", 1e-3, 0.0, 1000.0 * math.pi, unset_below=0.0,
+          si="rad"),
+    Limit("hdivstep", "-hdivstep", "mrad", 1e-3, 0.0, 1000.0 * math.pi, unset_below=0.0,
+          si="rad"),
+    Limit("vdivstep", "-vdivstep", "mrad", 1e-3, 0.0, 1000.0 * math.pi, unset_below=0.0,
+          si="rad"),
+    Limit("kahn_factor", "-polar", "", 1.0, -1.0, 1.0, si=""),
+    Limit("fluence", "-fluence", "ph/m2", 1.0, 0.0, math.inf, si="photons/m^2"),
+    Limit("flux", "-flux", "ph/s", 1.0, 0.0, math.inf, si="photons/s"),
+    Limit("exposure", "-exposure", "s", 1.0, 0.0, math.inf, si="s"),
+)
+
+#: Fields that only need to be finite numbers (flag, field).
+_FINITE = (("-phi", "phi0"), ("-osc", "osc"), ("-phistep", "phistep"), ("-fudge", "fudge"),
+           ("-default_F", "default_F"), ("-N", "na"), ("-N", "nb"), ("-N", "nc"),
+           ("-detector_rotx", "detector_rotx"), ("-detector_roty", "detector_roty"),
+           ("-detector_rotz", "detector_rotz"), ("-twotheta", "twotheta"), ("-ORGX", "orgx"),
+           ("-ORGY", "orgy"), ("-adc", "adc_offset"), ("-scale", "intfile_scale"),
+           ("-detector_abs", "detector_mu"))
+
+
+def _fail(flag: str, text: str) -> None:
+    from nbcupy.errors import InputError
+
+    raise InputError(f"{flag}: {text}")
+
+
+def validate_options(opts: Options) -> None:
+    """Refuse values no experiment has: non-finite numbers anywhere, and lengths,
+    wavelengths and angles outside :data:`LIMITS` (a wrong unit, most often).
+
+    Raises :class:`nbcupy.errors.InputError` with one line naming the flag, the value in
+    the flag's unit, the range and the :class:`Options` field.  Run on every set of options
+    before the models are built, whether they came from flags, headers or Python.
+    """
+    for flag, attr in _FINITE:
+        value = getattr(opts, attr)
+        if value is not None and not math.isfinite(float(value)):
+            _fail(flag, f"{value} is not a finite number (Options.{attr})")
+    for lim in LIMITS:
+        value = getattr(opts, lim.attr)
+        if value is None:
+            continue
+        value = float(value)
+        if not math.isfinite(value):
+            _fail(lim.flag, f"{value} is not a finite number (Options.{lim.attr})")
+        if lim.unset_below is not None and value < lim.unset_below:
+            continue
+        shown = value / lim.per_unit
+        # the unit conversion may leave the last bit off an end given exactly
+        low_ok = shown > lim.low if lim.low_open else shown >= lim.low - 1e-12 * abs(lim.low)
+        high_ok = shown < lim.high if lim.high_open else shown <= lim.high * (1 + 1e-12)
+        if not (low_ok and high_ok):
+            lo = "<" if lim.low_open else "<="
+            hi = "<" if lim.high_open else "<="
+            unit = f" {lim.unit}" if lim.unit else ""
+            si = f" {lim.si}" if lim.si and lim.si != lim.unit else ""
+            _fail(lim.flag, f"{shown:g}{unit} is outside the plausible range {lim.low:g} {lo} "
+                  f"x {hi} {lim.high:g}{unit} (Options.{lim.attr} = {value!r}{si})")
+    if opts.cell is not None:
+        names = ("a", "b", "c", "alpha", "beta", "gamma")
+        if len(opts.cell) != 6:
+            _fail("-cell", f"expected a b c alpha beta gamma, got {len(opts.cell)} numbers "
+                  "(Options.cell)")
+        for name, value in zip(names, opts.cell, strict=True):
+            if not math.isfinite(float(value)):
+                _fail(f"-cell {name}", f"{value} is not a finite number (Options.cell)")
+        for name, value in zip(names[:3], opts.cell[:3], strict=True):
+            if value != 0 and not 0.1 <= value <= 1e5:
+                _fail(f"-cell {name}", f"{value:g} A is outside the plausible range "
+                      "(0.1 to 100000 A; Options.cell lengths are in Angstrom)")
+        for name, value in zip(names[3:], opts.cell[3:], strict=True):
+            if value >= math.pi:
+                _fail(f"-cell {name}", f"{math.degrees(value):g} deg is not below "
+                      "180 deg (Options.cell angles are in radians)")

@@ -15,7 +15,7 @@ from typing import Any
 from nbcupy.errors import InputError
 from nbcupy.nanobragg.options import Options
 
-__all__ = ["check_output_options", "check_output_geometry"]
+__all__ = ["check_output_options", "check_output_geometry", "writer_options"]
 
 
 def check_output_options(opts: Options, report: Any) -> None:
@@ -79,3 +79,16 @@ def check_output_geometry(opts: Options, sim: Any) -> None:
         from nbcupy.io.cbf import cbf_header_lines
 
         cbf_header_lines(sim, exposure_time=opts.exposure, sensor_material=opts.sensor_material)
+
+
+def writer_options(format_name: str, opts: Options, kind: str) -> dict[str, Any]:
+    """The keyword arguments the registry's writer of ``format_name`` takes from ``opts``
+    for an image of ``kind`` (``noise``, ``int`` or ``float``)."""
+    if format_name == "smv":
+        return {"noise_image": kind == "noise",
+                "adc_offset": int(opts.adc_offset) if opts.smv_adc_offset else None}
+    if format_name in ("cbf", "nexus"):
+        return {"exposure_time": opts.exposure, "sensor_material": opts.sensor_material}
+    if format_name == "png":
+        return {"brightness": opts.png_brightness, "log_scale": opts.png_log}
+    return {}
