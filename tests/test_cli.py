@@ -19,6 +19,7 @@ import pytest
 
 from nbcupy.errors import InputError
 from nbcupy.nanobragg.flags import parse_flags
+from tests.support import assert_one_line_error, nbcupy
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 INPUTS = GOLDEN / "inputs"
@@ -34,9 +35,6 @@ OUTPUT_NAMES = ("floatimage.bin", "intimage.img", "image.pgm", "noiseimage.img",
                 "Fdump.bin")
 
 
-def nbcupy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbcupy.cli.app", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 def read_float(path: Path, n: int = N) -> np.ndarray:
@@ -45,17 +43,6 @@ def read_float(path: Path, n: int = N) -> np.ndarray:
     return np.frombuffer(raw, "<f4").reshape(n, n)
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
-    """Exit 2, exactly one non-empty line on stderr starting with 'error:', naming words."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    line = lines[0]
-    assert line.startswith("error: "), line
-    for w in words:
-        assert w in line, (w, line)
-    return line
 
 
 def no_outputs(folder: Path) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from nbcupy.io.smv import read_smv
+from tests.support import assert_one_line_error, nbcupy, ok
 
 F, S = 20, 14  # a small, non-square detector
 BASE = ["-cell", "60", "60", "60", "90", "90", "90", "-lambda", "1", "-N", "5",
@@ -24,28 +25,14 @@ BASE = ["-cell", "60", "60", "60", "90", "90", "90", "-lambda", "1", "-N", "5",
         "-distance", "60", "-phi", "2", "-osc", "0.5", "-noprogress", "-seed", "7"]
 
 
-def nbcupy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbcupy.cli.app", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
-def ok(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    proc = nbcupy(*args, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 def float_image(path: Path) -> np.ndarray:
     return np.frombuffer(path.read_bytes(), "<f4").reshape(S, F)
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
 
 
 @pytest.mark.parametrize("adc", ["40", "10"])

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import gemmi
@@ -17,6 +15,7 @@ import pytest
 
 from nbcupy.api import simulate, write_outputs
 from nbcupy.nanobragg.options import Options
+from tests.support import assert_one_line_error, nbcupy, ok
 
 DATA = Path(__file__).parent / "data"
 MTZ = DATA / "5e5z.mtz"
@@ -29,25 +28,10 @@ GEOMETRY = ["-lambda", "1", "-N", "4", "-detpixels", str(N), "-pixel", "0.4", "-
             "-noprogress", "-nonoise", "-nopgm"]
 
 
-def nbcupy(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbcupy.cli.app", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
-def ok(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    proc = nbcupy(*args, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
 
 
 def image(folder: Path, name: str = "floatimage.bin") -> np.ndarray:

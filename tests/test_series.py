@@ -29,7 +29,7 @@ from tests.series_support import (
     start_series,
     wait_for_frames,
 )
-from tests.test_cli import assert_one_line_error
+from tests.support import assert_one_line_error
 
 # a triclinic crystal with a random misset and mosaic domains: every stream of nanoBragg's
 # generator is used before the noise image
