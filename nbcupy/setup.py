@@ -282,7 +282,12 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
         odet, _ = geo.unit(np.cross(fdet, sdet))
     polar_axis, _ = geo.unit(vec["polar"])
     spindle, _ = geo.unit(vec["spindle"])
-    vert, _ = geo.unit(np.cross(beam_dir, polar_axis))
+    vert, transverse = geo.unit(np.cross(beam_dir, polar_axis))
+    if corrected and transverse < 1e-12 and opts.kahn_factor != 0.0 and not opts.nopolar:
+        # nanoBragg's polarization factor then treats every ray as lying in the E-plane
+        given = " ".join(f"{x:g}" for x in vec["polar"])
+        raise InputError(f"-polar_vector {given}: the E-vector lies along the beam; with -polar "
+                         "it needs a component across the beam")
     twotheta_axis = vec["twotheta"]
     if corrected:
         twotheta_axis, _ = geo.unit(twotheta_axis)
@@ -362,7 +367,9 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     sf = _load_structure_factors(opts, report, write_cache)
     interpolate = opts.interpolate
     if interpolate is None:
-        interpolate = na <= 2 or nb <= 2 or nc <= 2
+        # nanoBragg decides from the -N values as given, before crystal sizes become cells
+        counts = (na, nb, nc) if corrected else (opts.na, opts.nb, opts.nc)
+        interpolate = min(counts) <= 2
         report.lines.append("auto-selected tricubic interpolation of structure factors"
                             if interpolate else "auto-selected no interpolation")
     if sf.hkls == 0:
