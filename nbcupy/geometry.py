@@ -70,7 +70,8 @@ def rotate_axis(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     ax = np.asarray(axis, dtype=np.float64)
     c, s = math.cos(angle), math.sin(angle)
-    dot = float(ax @ v) * (1.0 - c)
+    dot = (float(ax[0]) * float(v[0]) + float(ax[1]) * float(v[1])
+           + float(ax[2]) * float(v[2])) * (1.0 - c)  # summed as nanoBragg sums it
     return np.array([
         ax[0] * dot + v[0] * c + (-ax[2] * v[1] + ax[1] * v[2]) * s,
         ax[1] * dot + v[1] * c + (ax[2] * v[0] - ax[0] * v[2]) * s,

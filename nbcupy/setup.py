@@ -52,6 +52,8 @@ class SetupReport:
     fdump_used: str | None = None
     fdump_written: str | None = None
     xtal_size_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    divergence: list[tuple[float, float]] = field(default_factory=list)  # (h, v) rad, kept
+    source_table: np.ndarray | None = None  # (n, 5): X Y Z (m), weight, lambda (m), as listed
 
 
 def apply_smv_header(opts: Options, header: object, is_mask: bool) -> None:
@@ -545,6 +547,9 @@ def _build_sources(opts: Options, wavelength: float, beam: np.ndarray, polar: np
                              "or has a non-finite position")
         if np.any(~np.isfinite(lam)) or np.any(lam <= 0):
             raise InputError(f"-sourcefile {opts.source_file}: wavelengths must be positive")
+        weights = table[:, 3].copy()
+        weights[np.isnan(weights)] = 1.0
+        report.source_table = np.column_stack([pos, weights, lam])
         return Sources(directions=pos / norms[:, None], wavelengths=lam, divergence_steps=-1)
 
     directions = []
@@ -566,6 +571,7 @@ def _build_sources(opts: Options, wavelength: float, beam: np.ndarray, polar: np
                 if test * 4.0 > 1.1:
                     continue
             divsteps += 1
+            report.divergence.append((hdiv, vdiv))
             v = -opts.source_distance * beam
             v = geo.rotate_axis(v, polar, vdiv)
             v = geo.rotate_axis(v, vert, hdiv)
@@ -578,5 +584,7 @@ def _build_sources(opts: Options, wavelength: float, beam: np.ndarray, polar: np
             lams.append(wavelength * (1.0 + dispstep * di - dispersion / 2.0))
     if not dirs:
         raise InputError("no sources: the divergence settings leave no source point")
+    report.source_table = np.column_stack([np.repeat(np.array(directions), dispsteps, axis=0),
+                                           np.full(len(dirs), 1.0 / len(dirs)), lams])
     return Sources(directions=np.array(dirs), wavelengths=np.array(lams),
                    divergence_steps=divsteps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import sysconfig
 from types import ModuleType
@@ -27,3 +29,47 @@ def require_extension(module_level: bool = False) -> ModuleType:
         pytest.skip(f"nbcupy._sequential is not built (no C compiler): {exc}",
                     allow_module_level=module_level)
     return _sequential
+
+
+#: a number as printf writes it (%g, %f, %11.8f, %d, %.15g)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)")
+
+
+def _last_digit(token: str) -> float:
+    """The value of one unit in the last printed digit of ``token``."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def printed_line_differs(want: str, got: str) -> str | None:
+    """Why printed line ``got`` is not ``want`` to its printed precision (None when equal).
+
+    The words must be the same (spaces may differ where a number's width does); whole
+    numbers must be equal (``-0`` equals ``0``); the other numbers may differ by one unit in
+    the last digit ``want`` prints, as two correctly rounded printings of nearly equal values do.
+    """
+    if want == got:
+        return None
+    if " ".join(_NUMBER.sub("#", want).split()) != " ".join(_NUMBER.sub("#", got).split()):
+        return f"words differ: {want!r} vs {got!r}"
+    for w, g in zip(_NUMBER.findall(want), _NUMBER.findall(got), strict=True):
+        a, b = float(w), float(g)
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            continue
+        if not any(c in w.lower() for c in ".e") or abs(a - b) > _last_digit(w) * (1 + 1e-9):
+            return f"{g} is not {w}: {want!r} vs {got!r}"
+    return None
+
+
+def printout_differences(want: list[str], got: list[str]) -> list[str]:
+    """Line-by-line differences of two printouts (see :func:`printed_line_differs`)."""
+    pairs = zip(want, got, strict=False)  # a length difference is reported below
+    problems = [f"line {i + 1}: {why}" for i, (w, g) in enumerate(pairs)
+                if (why := printed_line_differs(w, g)) is not None]
+    if len(want) != len(got):
+        n = min(len(want), len(got))
+        extra = want[n:] if len(want) > n else got[n:]
+        side = "missing" if len(want) > n else "extra"
+        problems.append(f"{len(extra)} {side} lines from line {n + 1}: {extra[:3]}")
+    return problems
