@@ -20,13 +20,19 @@ HELP_WORDS = ("-h", "-help")
 
 def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
             memory_mb: float = 0.0, threads: int = 0, noise: str = "exact",
-            corrected: bool = False, show_help: bool = False) -> int:
+            corrected: bool = False, show_help: bool = False, show_version: bool = False) -> int:
     """Run nbcupy on nanoBragg flags ``argv`` with nbcupy's options; return the exit status.
 
-    Prints the help for ``-h``/``-help``/``--help`` (status 0) or an empty command line
-    (status 2), and one ``error:`` line on stderr for anything the user can fix (status 2).
+    Prints the version for ``--version`` and the help for ``-h``/``-help``/``--help`` (status
+    0) or an empty command line (status 2), and one ``error:`` line on stderr for anything
+    the user can fix (status 2).
     """
     argv = list(argv)
+    if show_version:
+        from nbcupy import __version__
+
+        print(f"nbcupy {__version__}")
+        return 0
     # single-dash help words are taken here: click would read "-h" inside nanoBragg flags
     show_help = show_help or any(a in HELP_WORDS for a in argv)
     if show_help or not argv:
@@ -68,7 +74,7 @@ def _fail(message: str) -> int:
 _OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
             "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
             "--noise": ("noise", str)}
-_SWITCHES = {"--corrected": "corrected", "--help": "show_help"}
+_SWITCHES = {"--corrected": "corrected", "--help": "show_help", "--version": "show_version"}
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:

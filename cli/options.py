@@ -24,9 +24,11 @@ def nbcupy(
     noise: str = typer.Option("exact", "--noise", help="exact (nanoBragg's) or fast"),
     corrected: bool = typer.Option(False, "--corrected", help="correct nanoBragg's defects"),
     show_help: bool = typer.Option(False, "--help", is_eager=True),
+    show_version: bool = typer.Option(False, "--version", is_eager=True),
 ) -> None:
     """Simulate a diffraction image with nanoBragg's flags."""
     status = execute(ctx.args, backend=backend, dtype=dtype, memory_mb=memory_mb,
-                     threads=threads, noise=noise, corrected=corrected, show_help=show_help)
+                     threads=threads, noise=noise, corrected=corrected, show_help=show_help,
+                     show_version=show_version)
     if status:
         raise typer.Exit(status)

@@ -637,7 +637,7 @@ def help_text(program: str = "nbcupy") -> str:
     """The grouped flag list shown by ``--help``."""
     lines = [f"usage: {program} [nanoBragg flags] [--backend numpy|cupy|auto] "
              "[--dtype float64|float32] [--memory-mb MB] [--threads N] [--noise exact|fast] "
-             "[--corrected]", "",
+             "[--corrected] [--version]", "",
              "nanoBragg-compatible diffraction-image simulator (NumPy or CuPy).",
              "Flags are nanoBragg's own, matched exactly; units in brackets."]
     groups: dict[str, list[Flag]] = {}
@@ -663,6 +663,7 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--noise exact|fast':<42} noise image: nanoBragg's generator (exact, default)"
               " or the backend's",
               f"  {'--corrected':<42} correct nanoBragg's known defects (see README)",
+              f"  {'--version':<42} print nbcupy's version",
               f"  {'--help':<42} this text"]
     return "\n".join(lines)
 
