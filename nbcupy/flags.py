@@ -22,11 +22,30 @@ from dataclasses import dataclass, field
 from nbcupy.errors import InputError
 from nbcupy.options import Options
 
-MM = 1e-3
-UM = 1e-6
-ANGSTROM = 1e-10
-MRAD = 1e-3
-DEG = math.pi / 180.0
+RTD = 180.0 / math.pi
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit conversion done the way nanoBragg does it: divide by ``per`` or multiply by
+    ``times`` (x / 1000.0 and x * 1e-3 can differ in the last bit, and the last bit decides
+    how a ``%g`` number in a header rounds)."""
+
+    per: float = 1.0
+    times: float = 1.0
+
+    def __call__(self, value: float) -> float:
+        return value / self.per if self.per != 1.0 else value * self.times
+
+
+MM = Unit(per=1000.0)  # mm -> m
+UM = Unit(times=1e-6)  # um -> m (sensor thickness and attenuation depth)
+UM_WATER = Unit(per=1e6)  # um -> m (-water)
+ANGSTROM = Unit(per=1e10)  # A -> m (wavelength)
+ANGSTROM_DMIN = Unit(times=1e-10)  # A -> m (-dmin)
+MRAD = Unit(per=1000.0)  # mrad -> rad
+DEG = Unit(per=RTD)  # deg -> rad
+PERCENT = Unit(per=100.0)  # % -> fraction
 
 
 @dataclass(frozen=True)
@@ -76,13 +95,15 @@ def _positive(flag: str, value: float, text: str | None = None) -> float:
     return value
 
 
-def _set(attr: str, scale: float = 1.0, kind: str = "float", check: str = "") -> Callable:
+def _set(attr: str, scale: Unit | None = None, kind: str = "float", check: str = "",
+         ) -> Callable:
     def apply(o: Options, v: list[str], flag: str = "") -> None:
         name = flag or attr
         if kind == "int":
             value = _int(name, v[0])
         else:
-            value = _num(name, v[0]) * scale
+            value = _num(name, v[0])
+            value = scale(value) if scale is not None else value
         if check == "positive":
             _positive(name, value, v[0])
         if check == "nonneg" and value < 0:
@@ -91,7 +112,8 @@ def _set(attr: str, scale: float = 1.0, kind: str = "float", check: str = "") ->
     return apply
 
 
-def _setmany(*attrs: str, scale: float = 1.0, kind: str = "float", check: str = "") -> Callable:
+def _setmany(*attrs: str, scale: Unit | None = None, kind: str = "float", check: str = "",
+             ) -> Callable:
     def apply(o: Options, v: list[str], flag: str = "") -> None:
         for attr in attrs:
             _set(attr, scale, kind, check)(o, v, flag)
@@ -135,7 +157,7 @@ def _cell(o: Options, v: list[str], flag: str = "") -> None:
     vals = [_num(flag, x) for x in v]
     cell = [0.0] * 6
     for i, x in enumerate(vals):
-        cell[i] = x if i < 3 else x * DEG
+        cell[i] = x if i < 3 else DEG(x)
     if cell[0] <= 0:
         raise InputError(f"{flag}: cell edge a must be positive, got {vals[0]:g}")
     for x in vals[:3]:
@@ -149,7 +171,7 @@ def _misset(o: Options, v: list[str], flag: str = "") -> None:
         o.misset_random = True
         return
     o.misset_random = False
-    o.misset = tuple(_num(flag, x) * DEG for x in v[:3])
+    o.misset = tuple(DEG(_num(flag, x)) for x in v[:3])
 
 
 def _misset_args(argv: Sequence[str], i: int) -> int:
@@ -185,12 +207,12 @@ def _detector_abs(o: Options, v: list[str], flag: str = "") -> None:
     elif depth < 0:
         raise InputError(f"{flag}: attenuation depth must be positive, got {text}")
     else:
-        o.detector_mu = 1.0 / (depth * UM)
+        o.detector_mu = 1.0 / UM(depth)
 
 
 def _energy(o: Options, v: list[str], flag: str = "") -> None:
     ev = _positive(flag, _num(flag, v[0]), v[0])
-    o.wavelength = (12398.42 / ev) * ANGSTROM
+    o.wavelength = ANGSTROM(12398.42 / ev)
 
 
 def _roi(o: Options, v: list[str], flag: str = "") -> None:
@@ -325,7 +347,7 @@ FLAGS: list[Flag] = [
     F(("-polar_vector",), G_BEAM, "E-vector direction of the beam (selects CUSTOM)",
       ("x", "y", "z"), _vector("polar")),
     F(("-dispersion",), G_BEAM, "spectral width delta-lambda/lambda (%)", ("%",),
-      _set("dispersion", 0.01, check="nonneg")),
+      _set("dispersion", PERCENT, check="nonneg")),
     F(("-dispsteps",), G_BEAM, "number of wavelengths", ("N",), _set("dispsteps", kind="int")),
     F(("-divergence",), G_BEAM, "horizontal and vertical divergence range (mrad)", ("mrad",),
       _setmany("hdivrange", "vdivrange", scale=MRAD, check="nonneg")),
@@ -477,9 +499,9 @@ FLAGS: list[Flag] = [
     F(("-roi",), G_SAMPLING, "render only fast xmin..xmax, slow ymin..ymax (pixels, inclusive)",
       ("xmin", "xmax", "ymin", "ymax"), _roi),
     F(("-dmin",), G_SAMPLING, "skip scattering beyond this resolution (A)", ("A",),
-      _set("dmin", ANGSTROM, check="nonneg")),
+      _set("dmin", ANGSTROM_DMIN, check="nonneg")),
     F(("-water",), G_SAMPLING, "water background of this thickness (um)", ("um",),
-      _set("water_size", UM, check="nonneg")),
+      _set("water_size", UM_WATER, check="nonneg")),
     # outputs
     F(("-floatfile", "-floatimage"), G_OUT, "raw float32 image (default floatimage.bin)",
       ("FILE",), _string("floatfile")),

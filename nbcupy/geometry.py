@@ -15,10 +15,21 @@ import numpy as np
 DBL_MIN = sys.float_info.min
 
 
+def dot3(u: np.ndarray, v: np.ndarray) -> float:
+    """u . v of two 3-vectors, summed left to right as nanoBragg sums it (so the last bits
+    agree; a library dot product may round differently)."""
+    return float(u[0]) * float(v[0]) + float(u[1]) * float(v[1]) + float(u[2]) * float(v[2])
+
+
+def norm3(v: np.ndarray) -> float:
+    """Length of a 3-vector, as nanoBragg's ``magnitude``."""
+    return math.sqrt(dot3(v, v))
+
+
 def unit(v: np.ndarray) -> tuple[np.ndarray, float]:
     """Unit vector along ``v`` and the length of ``v``; a zero vector stays zero."""
     v = np.asarray(v, dtype=np.float64)
-    mag = math.sqrt(float(v @ v))
+    mag = norm3(v)
     return (v / mag if mag != 0.0 else np.zeros(3)), mag
 
 
@@ -44,14 +55,18 @@ def rotation_xyz(rotx: float, roty: float, rotz: float) -> np.ndarray:
 
 def rotate_xyz(v: np.ndarray, rotx: float, roty: float, rotz: float) -> np.ndarray:
     """Rotate ``v`` about the lab x, then y, then z axis, as nanoBragg's ``rotate``."""
-    out = np.asarray(v, dtype=np.float64)
+    x, y, z = (float(c) for c in v)
+    # nanoBragg's terms, in its order
     if rotx != 0:
-        out = rotation_x(rotx) @ out
+        c, s = math.cos(rotx), math.sin(rotx)
+        y, z = y * c + z * -s, y * s + z * c
     if roty != 0:
-        out = rotation_y(roty) @ out
+        c, s = math.cos(roty), math.sin(roty)
+        x, z = x * c + y * 0.0 + z * s, x * -s + y * 0.0 + z * c
     if rotz != 0:
-        out = rotation_z(rotz) @ out
-    return out
+        c, s = math.cos(rotz), math.sin(rotz)
+        x, y = x * c + y * -s, x * s + y * c
+    return np.array([x, y, z])
 
 
 def rotation_about_axis(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -70,8 +85,7 @@ def rotate_axis(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     ax = np.asarray(axis, dtype=np.float64)
     c, s = math.cos(angle), math.sin(angle)
-    dot = (float(ax[0]) * float(v[0]) + float(ax[1]) * float(v[1])
-           + float(ax[2]) * float(v[2])) * (1.0 - c)  # summed as nanoBragg sums it
+    dot = dot3(ax, v) * (1.0 - c)
     return np.array([
         ax[0] * dot + v[0] * c + (-ax[2] * v[1] + ax[1] * v[2]) * s,
         ax[1] * dot + v[1] * c + (ax[2] * v[0] - ax[0] * v[2]) * s,
@@ -118,7 +132,7 @@ def place_detector(*, fdet: np.ndarray, sdet: np.ndarray, odet: np.ndarray, beam
     ``pix0_override`` places the first pixel explicitly (corrected ``-pix0_vector``).
     """
     odet_rotated = rotate_xyz(odet, rotx, roty, rotz)
-    ratio = float(beam @ odet_rotated)
+    ratio = dot3(beam, odet_rotated)
     if ratio == 0.0:
         ratio = DBL_MIN
     if math.isnan(close_distance):
@@ -138,12 +152,12 @@ def place_detector(*, fdet: np.ndarray, sdet: np.ndarray, odet: np.ndarray, beam
     if pix0_override is not None:
         pix0 = np.asarray(pix0_override, dtype=np.float64)
 
-    fclose = -float(pix0 @ fdet)
-    sclose = -float(pix0 @ sdet)
-    close_distance = float(pix0 @ odet)
+    fclose = -dot3(pix0, fdet)
+    sclose = -dot3(pix0, sdet)
+    close_distance = dot3(pix0, odet)
     to_beam = close_distance / ratio * beam - pix0
-    fbeam = float(fdet @ to_beam)
-    sbeam = float(sdet @ to_beam)
+    fbeam = dot3(fdet, to_beam)
+    sbeam = dot3(sdet, to_beam)
     distance = close_distance / ratio
     dials_origin = (1000.0 * float(pix0[2]), 1000.0 * float(pix0[1]), -1000.0 * float(pix0[0]))
     return DetectorPlacement(
@@ -217,14 +231,14 @@ class CellVectors:
     def parameters(self) -> tuple[float, float, float, float, float, float]:
         """a, b, c (Angstrom) and alpha, beta, gamma (degrees) of the real cell."""
         a, b, c = self.real
-        la, lb, lc = (float(np.linalg.norm(x)) for x in (a, b, c))
+        la, lb, lc = (norm3(x) for x in (a, b, c))
         rec = self.reciprocal
-        sin_al = float(np.linalg.norm(rec[0])) * self.volume / lb / lc
-        sin_be = float(np.linalg.norm(rec[1])) * self.volume / la / lc
-        sin_ga = float(np.linalg.norm(rec[2])) * self.volume / la / lb
-        cos_al = float(b @ c) / lb / lc
-        cos_be = float(a @ c) / la / lc
-        cos_ga = float(a @ b) / la / lb
+        sin_al = norm3(rec[0]) * self.volume / lb / lc
+        sin_be = norm3(rec[1]) * self.volume / la / lc
+        sin_ga = norm3(rec[2]) * self.volume / la / lb
+        cos_al = dot3(b, c) / lb / lc
+        cos_be = dot3(a, c) / la / lc
+        cos_ga = dot3(a, b) / la / lb
 
         def angle(s: float, co: float) -> float:
             s = max(-1.0, min(1.0, s))
@@ -248,13 +262,13 @@ def cell_vectors(reciprocal: np.ndarray, user_volume: float | None,
     a_x_b = np.cross(a_s, b_s)
     b_x_c = np.cross(b_s, c_s)
     c_x_a = np.cross(c_s, a_s)
-    v_star = float(a_s @ b_x_c)
+    v_star = dot3(a_s, b_x_c)
     if user_volume is not None and user_lengths is not None:
         la, lb, lc = user_lengths
 
         def rescale(v: np.ndarray, mag: float) -> np.ndarray:
-            old = float(np.linalg.norm(v))
-            return v * (mag / (old if old > 0 else 1.0))
+            old = norm3(v)
+            return mag / (old if old > 0 else 1.0) * v
 
         b_x_c = rescale(b_x_c, la / user_volume)
         c_x_a = rescale(c_x_a, lb / user_volume)

@@ -92,9 +92,9 @@ def apply_smv_header(opts: Options, header: object, is_mask: bool) -> None:
     if v("ORGY") is not None:
         opts.orgy = v("ORGY")
     if v("PHI") is not None:
-        opts.phi0 = math.radians(v("PHI"))
+        opts.phi0 = v("PHI") / RTD
     if v("OSC_RANGE") is not None:
-        opts.osc = math.radians(v("OSC_RANGE"))
+        opts.osc = v("OSC_RANGE") / RTD
 
 
 def _steps_rule(range_: float, step: float, steps: int, default_range: float,
@@ -325,7 +325,7 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
         thickstep=thickstep, mu=mu, twotheta=opts.twotheta, xbeam=xbeam, ybeam=ybeam,
         fbeam=placement.fbeam, sbeam=placement.sbeam, xclose=xclose, yclose=yclose,
         fclose=placement.fclose, sclose=placement.sclose, orgx=placement.orgx,
-        orgy=placement.orgy, dials_origin=placement.dials_origin)
+        orgy=placement.orgy, dials_origin=placement.dials_origin, detsize=(detsize_f, detsize_s))
 
     # ---- crystal ------------------------------------------------------------------------
     if opts.misset_seed is None:
