@@ -27,6 +27,14 @@ _OVERSAMPLE_WARNINGS = ("WARNING: maximum dimension of sample",)
 _DUMP_WARNINGS = ("WARNING: unable to write dump file",)
 
 
+#: nanoBragg's labels of the cell angles it finds out of range: (angle, sin 0 / cos 1) -> label
+_REAL_ANGLE_LABELS = {(0, 0): "sin_alpha = ", (0, 1): "cos_alpha = ", (1, 0): "sin_beta  = ",
+                      (1, 1): "cos_beta  = ", (2, 0): "sin_gamma = ", (2, 1): "cos_gamma = "}
+_RECIPROCAL_ANGLE_LABELS = {
+    (0, 0): "sin(alpha_star) = ", (0, 1): "cos(alpha_star) = ", (1, 0): "sin(beta_star)  = ",
+    (1, 1): "cos(beta_star)  = ", (2, 0): "sin(gamma_star) = ", (2, 1): "cos(gamma_star) = "}
+
+
 def _v(vec: Any) -> str:
     return " ".join(f"{float(x):g}" for x in vec)
 
@@ -75,21 +83,37 @@ def cell_lines(crystal: Any) -> list[str]:
     # (not of the axes it builds, whose angles can differ) or a* . (b* x c*) after -mat
     volume = _length(_cross(real[1], real[2])) / lens[0]
 
+    reals = [_length(x) for x in real]
+    # sin and cos of the real and the reciprocal cell angles as nanoBragg takes them
+    sins = [lens[i] * volume / reals[(i + 1) % 3] / reals[(i + 2) % 3] for i in range(3)]
+    coss = [_dot(real[(i + 1) % 3], real[(i + 2) % 3]) / reals[(i + 1) % 3]
+            / reals[(i + 2) % 3] for i in range(3)]
+    sins_star = [reals[i] * (1.0 / volume) / lens[(i + 1) % 3] / lens[(i + 2) % 3]
+                 for i in range(3)]
+    coss_star = [_dot(rec[(i + 1) % 3], rec[(i + 2) % 3]) / lens[(i + 1) % 3]
+                 / lens[(i + 2) % 3] for i in range(3)]
+    out = []
+    for title, labels, values in (
+            ("cell angles", _REAL_ANGLE_LABELS, (sins, coss)),
+            ("reciprocal cell angles", _RECIPROCAL_ANGLE_LABELS, (sins_star, coss_star))):
+        if any(abs(x) > 1.0000001 for x in (*values[0], *values[1])):
+            out.append(f"WARNING: oddball {title}:")
+            out += [f"{label}{values[k][i]:.25g}" for (i, k), label in labels.items()]
+
     def angle(i: int) -> float:
-        j, k = (i + 1) % 3, (i + 2) % 3
-        sin = _length(real[i]) * (1.0 / volume) / lens[j] / lens[k]
-        cos = _dot(rec[j], rec[k]) / lens[j] / lens[k]
-        sin = max(-1.0, min(1.0, sin))
+        sin = max(-1.0, min(1.0, sins_star[i]))
+        cos = coss_star[i]
         if cos * cos > 1.0:
             cos = 1.0
         return math.atan2(sin, cos) * RTD
 
     a, b, c, al, be, ga = crystal.cell_parameters
-    out = [f"Unit Cell: {a:g} {b:g} {c:g} {al:g} {be:g} {ga:g}",
-           "Recp Cell: {:g} {:g} {:g} {:g} {:g} {:g}".format(*lens, *(angle(i) for i in range(3))),
-           f"volume = {volume:g} A^3",
-           "real-space cell vectors (Angstrom):",
-           f"     {'a':<10}  {'b':<10}  {'c':<10}"]
+    out += [f"Unit Cell: {a:g} {b:g} {c:g} {al:g} {be:g} {ga:g}",
+            "Recp Cell: {:g} {:g} {:g} {:g} {:g} {:g}".format(*lens,
+                                                            *(angle(i) for i in range(3))),
+            f"volume = {volume:g} A^3",
+            "real-space cell vectors (Angstrom):",
+            f"     {'a':<10}  {'b':<10}  {'c':<10}"]
     out += [f"{axis}: {real[0][i]:11.8f} {real[1][i]:11.8f} {real[2][i]:11.8f}"
             for i, axis in enumerate("XYZ")]
     out += ["reciprocal-space cell vectors (Angstrom^-1):",
@@ -126,6 +150,9 @@ def print_summary(sim: Any, rep: Any, opts: Any, *, backend: str, chosen: str, d
         p(f"nbcupy: --backend auto chose {chosen} ({why}), {dtype}")
     else:
         p(f"nbcupy: nanoBragg-compatible simulation on {chosen} ({dtype})")
+    for smv_file in (opts.mask_file, opts.img_file):  # read first, the mask before the image
+        if smv_file is not None:
+            p(f"reading {smv_file}")
     warnings, lines = _Messages(rep.warnings), _Messages(rep.lines)
     later = {name: warnings.take(*starts) for name, starts in (
         ("cell", _CELL_WARNINGS), ("oversample", _OVERSAMPLE_WARNINGS), ("dump", _DUMP_WARNINGS))}

@@ -42,12 +42,21 @@ def _last_digit(token: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
+def _tolerance(token: str, value: float) -> float:
+    """One unit in the last printed digit, but no finer than double precision carries (a
+    ``%.25g`` number is compared to 1e-14 of its value)."""
+    digits = len(token.lower().partition("e")[0].lstrip("+-").replace(".", "").lstrip("0"))
+    unit = _last_digit(token)
+    return max(unit, 1e-14 * abs(value)) if digits > 15 else unit
+
+
 def printed_line_differs(want: str, got: str) -> str | None:
     """Why printed line ``got`` is not ``want`` to its printed precision (None when equal).
 
     The words must be the same (spaces may differ where a number's width does); whole
     numbers must be equal (``-0`` equals ``0``); the other numbers may differ by one unit in
-    the last digit ``want`` prints, as two correctly rounded printings of nearly equal values do.
+    the last digit ``want`` prints, as two correctly rounded printings of nearly equal values
+    do (numbers printed with more digits than a double holds: by 1e-14 of their value).
     """
     if want == got:
         return None
@@ -57,7 +66,7 @@ def printed_line_differs(want: str, got: str) -> str | None:
         a, b = float(w), float(g)
         if a == b or (math.isnan(a) and math.isnan(b)):
             continue
-        if not any(c in w.lower() for c in ".e") or abs(a - b) > _last_digit(w) * (1 + 1e-9):
+        if not any(c in w.lower() for c in ".e") or abs(a - b) > _tolerance(w, a) * (1 + 1e-9):
             return f"{g} is not {w}: {want!r} vs {got!r}"
     return None
 
