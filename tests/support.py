@@ -43,11 +43,12 @@ def _last_digit(token: str) -> float:
 
 
 def _tolerance(token: str, value: float) -> float:
-    """One unit in the last printed digit, but no finer than double precision carries (a
-    ``%.25g`` number is compared to 1e-14 of its value)."""
+    """One unit in the last printed digit, but no finer than double precision carries: a
+    ``%.25g`` number is compared to 1e-14 of its value, or 1e-14 below 1 (the sines and
+    cosines nanoBragg prints this way are differences of products)."""
     digits = len(token.lower().partition("e")[0].lstrip("+-").replace(".", "").lstrip("0"))
     unit = _last_digit(token)
-    return max(unit, 1e-14 * abs(value)) if digits > 15 else unit
+    return max(unit, 1e-14 * max(abs(value), 1.0)) if digits > 15 else unit
 
 
 def printed_line_differs(want: str, got: str) -> str | None:
@@ -56,7 +57,7 @@ def printed_line_differs(want: str, got: str) -> str | None:
     The words must be the same (spaces may differ where a number's width does); whole
     numbers must be equal (``-0`` equals ``0``); the other numbers may differ by one unit in
     the last digit ``want`` prints, as two correctly rounded printings of nearly equal values
-    do (numbers printed with more digits than a double holds: by 1e-14 of their value).
+    do (numbers printed with more digits than a double holds: see :func:`_tolerance`).
     """
     if want == got:
         return None
