@@ -57,7 +57,7 @@ def test_synonyms_and_drawn_flags_cover_the_table() -> None:
 def test_random_command_line(index: int, tmp_path: Path) -> None:
     case = draw_case(SEED, index)
     problems = run_case(case, tmp_path, NB)
-    if problems and (known := known_disagreement(case)):
+    if problems and (known := known_disagreement(case, tmp_path)):
         pytest.xfail(known)
     assert not problems, (f"case {SEED}/{index} (rerun: python -m tests.cmdline_fuzz --seed "
                           f"{SEED} --start {index} --cases 1):\n  nbcupy {case.command_line}\n"
