@@ -309,7 +309,9 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     # ---- sensor thickness ---------------------------------------------------------------
     mu = opts.detector_mu
     thick = opts.detector_thick
-    if mu == 0.0:  # -detector_abs 0 or inf: no absorption
+    if mu == 0.0 and corrected:  # -detector_abs 0 or inf: no absorption
+        # (nanoBragg zeroes the thickness only when -detector_thick comes before; a later
+        # one is kept, and its layers then capture nothing: the image is zero)
         thick = 0.0
     thick, thickstep, thicksteps = _thickness_rule(thick, opts.detector_thicksteps)
     if thick > 0.0 and mu < 0.0:

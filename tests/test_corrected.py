@@ -116,3 +116,18 @@ def test_polarization_with_the_e_vector_along_the_ray_is_nanobraggs(vectorised):
     else:
         got = physics.polarization_factor_components(0.9, inc, (d[:, 0], d[:, 1], d[:, 2]), inc)
     np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_corrected_detector_abs_inf_means_no_absorption_in_any_order():
+    plain = nbcupy.simulate(BASE).image_f32
+    for flags in ("-detector_abs inf -detector_thick 100", "-detector_thick 100 -detector_abs 0"):
+        fixed = nbcupy.simulate(BASE + " " + flags, corrected=True)
+        assert fixed.simulation.detector.thickness == 0.0
+        np.testing.assert_array_equal(fixed.image_f32, plain)
+    # nanoBragg keeps a thickness given after -detector_abs; with mu = 0 its layers capture
+    # nothing and the image is zero
+    default = nbcupy.simulate(BASE + " -detector_abs inf -detector_thick 100")
+    assert default.simulation.detector.thickness == pytest.approx(100e-6)
+    assert default.image_f32.max() == 0.0
+    np.testing.assert_array_equal(
+        nbcupy.simulate(BASE + " -detector_thick 100 -detector_abs inf").image_f32, plain)

@@ -77,6 +77,14 @@ ISSUE_CASES = {
     # an E-vector along the beam: nanoBragg's unitize() leaves the zero frame zero
     "polar_vector_along_beam": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
     "-detpixels 48 -pixel 0.1 -distance 60 -polar_vector 1 0 0 -polar 0.9",
+    # -detector_abs inf before -detector_thick: nanoBragg keeps the thickness, with mu = 0
+    "detector_abs_inf_then_thick": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 24 -distance 100 -detector_abs inf -detector_thick 100",
+    "detector_abs_0_then_thick_layers": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 "
+    "-default_F 100 -detpixels 24 -distance 100 -detector_abs 0 -detector_thick 100 "
+    "-thicksteps 3 -oversample_thick -oversample 2",
+    "detector_thick_then_abs_inf": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 24 -distance 100 -detector_thick 100 -detector_abs inf",
     "polar_vector_along_beam_dmin": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
     "-detpixels 48 -pixel 0.1 -distance 60 -polar_vector 1 0 0 -polar 0.9 -dmin 30 "
     "-hdivrange 0.5 -hdivsteps 3",
