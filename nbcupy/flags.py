@@ -14,7 +14,6 @@ at all, so that it skips them and their values (``-hdiv``, ``-detsize_x``, ``-xd
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -546,6 +545,8 @@ def closest_flags(token: str, n: int = 3, cutoff: float = 0.6, window: float = 0
     ``-Xbeam``); at most ``n`` flags scoring ``cutoff`` or more and within ``window`` of the
     best are returned, best first.
     """
+    import difflib  # only when a flag is unknown
+
     def score(name: str) -> float:
         if name.lower() == token.lower():
             return 1.0

@@ -395,6 +395,12 @@ def known_disagreement(case: Case, folder: Path | None = None) -> str | None:
     """Why ``case`` is expected to disagree with nanoBragg.c, or None: a parity bug already
     filed and not fixed yet, or a difference on purpose (README).  ``folder`` is where
     :func:`run_case` ran it (some reasons need the two images)."""
+    if folder is not None:
+        a = _float_image(folder / "nanobragg")
+        if (a is not None and not np.all(np.isfinite(a))
+                and _float_image(folder / "nbcupy") is None):
+            return ("on purpose (README): nanoBragg.c writes a non-finite image, nbcupy "
+                    "refuses the input")
     sim = _prepared(case.argv, case.files)
     if sim is None:
         return None
