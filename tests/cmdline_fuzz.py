@@ -415,10 +415,18 @@ def known_disagreement(case: Case, folder: Path | None = None) -> str | None:
         a = _float_image(folder / "nanobragg")
         b = _float_image(folder / "nbcupy")
         if a is not None and b is not None and a.shape == b.shape:
+            det = sim.detector
+            a = a.reshape(det.spixels, det.fpixels)
+            b = b.reshape(det.spixels, det.fpixels)
             bad = np.abs(a - b) > 1e-5 * float(np.abs(a).max())
-            if bad.any() and np.all(a[bad] == 0.0):
-                return ("on purpose (README): nanoBragg's sphere transform is 0 at a "
-                        "reciprocal-lattice node, nbcupy's Taylor series is not")
+            # nanoBragg's closed form cancels next to a node, where the spot peaks
+            padded = np.pad(b, 1, constant_values=-np.inf)
+            neighbours = np.max([padded[1 + i:1 + i + b.shape[0], 1 + j:1 + j + b.shape[1]]
+                                 for i in (-1, 0, 1) for j in (-1, 0, 1) if i or j], axis=0)
+            if bad.any() and np.all(b[bad] >= neighbours[bad]):
+                return ("on purpose (README): nanoBragg's sphere transform cancels next to a "
+                        "reciprocal-lattice node (0 or too low there), nbcupy's Taylor series "
+                        "does not")
     return None
 
 
