@@ -90,8 +90,7 @@ class Detector:
     orgx: float = 0.0
     orgy: float = 0.0
     dials_origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    detsize: tuple[float, float] | None = None  # (fast, slow) m as nanoBragg keeps it; None:
-    # pixels x pixel size
+    detsize: tuple[float, float] | None = None  # (fast, slow) size (m) nanoBragg keeps
 
     @property
     def size_f(self) -> float:
