@@ -23,16 +23,22 @@ HELP_WORDS = ("-h", "-help")
 
 def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float64",
             memory_mb: float = 0.0, threads: int = 0, noise: str = "exact",
-            corrected: bool = False, show_help: bool = False, **options: Any) -> int:
+            corrected: bool = False, show_help: bool = False, show_version: bool = False,
+            **options: Any) -> int:
     """Run nbcupy on nanoBragg flags ``argv`` with nbcupy's options; return the exit status.
 
-    Prints the help for ``-h``/``-help``/``--help`` (status 0) or an empty command line
-    (status 2), and one ``error:`` line on stderr for anything the user can fix (status 2).
-    ``options``: the :class:`~nbcupy.nanobragg.options.Options` fields that nbcupy's
-    structure-factor and output options set (``cbf_file``, ``model_file``, ...; see
-    :data:`_OPTIONS`).
+    Prints the version for ``--version`` and the help for ``-h``/``-help``/``--help`` (status
+    0) or an empty command line (status 2), and one ``error:`` line on stderr for anything
+    the user can fix (status 2).  ``options``: the :class:`~nbcupy.nanobragg.options.Options`
+    fields that nbcupy's structure-factor and output options set (``cbf_file``,
+    ``model_file``, ...; see :data:`_OPTIONS`).
     """
     argv = list(argv)
+    if show_version:
+        from nbcupy import __version__
+
+        print(f"nbcupy {__version__}")
+        return 0
     # single-dash help words are taken here: click would read "-h" inside nanoBragg flags
     show_help = show_help or any(a in HELP_WORDS for a in argv)
     if show_help or not argv:
@@ -80,7 +86,7 @@ _OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
             "--model": ("model_file", str), "--column": ("column", str),
             "--sensor-material": ("sensor_material", str)}
 _SWITCHES = {"--corrected": "corrected", "--help": "show_help", "--png-log": "png_log",
-             "--smv-adc-offset": "smv_adc_offset"}
+             "--smv-adc-offset": "smv_adc_offset", "--version": "show_version"}
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:

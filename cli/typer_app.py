@@ -34,6 +34,7 @@ def nbcupy(
     sensor_material: str = typer.Option("Si", "--sensor-material", help="Si, CdTe, GaAs"),
     smv_adc_offset: bool = typer.Option(False, "--smv-adc-offset",
                                         help="ADC_OFFSET= in SMV headers"),
+    show_version: bool = typer.Option(False, "--version", is_eager=True),
 ) -> None:
     """Simulate a diffraction image with nanoBragg's flags."""
     status = execute(ctx.args, backend=backend, dtype=dtype, memory_mb=memory_mb,
@@ -41,6 +42,6 @@ def nbcupy(
                      cbf_file=cbf, nexus_file=nexus, png_file=png,
                      png_brightness=png_brightness, png_log=png_log, model_file=model,
                      column=column, sensor_material=sensor_material,
-                     smv_adc_offset=smv_adc_offset)
+                     smv_adc_offset=smv_adc_offset, show_version=show_version)
     if status:
         raise typer.Exit(status)

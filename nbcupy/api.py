@@ -99,7 +99,7 @@ class Prepared(NamedTuple):
         ``-phi phi_deg`` gives it (the steps and the range stay as they were)."""
         from nbcupy.nanobragg.flags import DEG
 
-        phi0 = float(phi_deg) * DEG
+        phi0 = DEG(float(phi_deg))  # as the -phi flag converts it
         sim = self.simulation
         spindle = dataclasses.replace(sim.spindle, phi0=phi0)
         return self._replace(simulation=dataclasses.replace(sim, spindle=spindle),

@@ -8,7 +8,7 @@ e.g. ``-hkl P1.hkl line 17: expected 'h k l F', got 'h k'``.
 
 from __future__ import annotations
 
-__all__ = ["NbcupyError", "InputError"]
+__all__ = ["NbcupyError", "InputError", "BackendUnavailable"]
 
 
 class NbcupyError(Exception):
@@ -19,4 +19,11 @@ class InputError(NbcupyError):
     """A user-supplied input (file or option) is missing or malformed.
 
     The message is a single line meant to be shown to the user as is.
+    """
+
+
+class BackendUnavailable(NbcupyError, RuntimeError):
+    """The array backend asked for cannot run here (no CuPy, no usable GPU).
+
+    The message is one line that says what is missing and how to install it.
     """

@@ -73,6 +73,48 @@ def test_help_lists_groups_and_flags(tmp_path, word):
     assert no_outputs(tmp_path) == []
 
 
+@pytest.mark.parametrize("extra", [[], ["--threads", "2"], ["--", "--version"]])
+def test_version(tmp_path, extra):
+    import nbcupy as package
+
+    proc = nbcupy("--version", *extra, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"nbcupy {package.__version__}\n"
+    assert no_outputs(tmp_path) == []
+
+
+def test_version_is_the_package_version():
+    import nbcupy as package
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((GOLDEN.parent / "pyproject.toml").read_text())["project"]
+    assert package.__version__ == project["version"]
+
+
+def test_python_dash_m_nbcupy_runs_the_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nbcupy", *BASE, "-nonoise", "-nopgm"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "mosflm convention selected." in proc.stdout
+    assert read_float(tmp_path / "floatimage.bin").max() > 0
+    proc = subprocess.run([sys.executable, "-m", "nbcupy", "-defualt_F", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, "did you mean -default_F?")
+
+
+def test_cupy_backend_without_cupy_is_one_plain_line(tmp_path):
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("CuPy is installed here")
+    proc = nbcupy(*BASE, "--backend", "cupy", cwd=tmp_path)
+    line = assert_one_line_error(proc, "--backend cupy", "pip install")
+    assert "Error" not in line  # no exception class name
+    assert no_outputs(tmp_path) == []
+
+
 # --------------------------------------------------------------------------------------
 # errors: exit 2, one line, nothing written
 

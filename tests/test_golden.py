@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import printout_differences
+
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 CASES = json.loads((GOLDEN / "manifest.json").read_text())
 CASES = CASES["cases"] if isinstance(CASES, dict) else CASES
@@ -137,6 +139,12 @@ def test_golden_case(name, tmp_path):
         assert _close(float(m.group(3)), stats["rmsd"]), (m.group(3), stats["rmsd"])
     # the printed maximum is the maximum of the image that was written
     assert _close(float(got.max()), stats["max_I"])
+
+    # everything else nanoBragg printed, line by line (nbcupy's backend line replaces its
+    # banner), numbers to their printed precision
+    printed = (GOLDEN / "cases" / name / "stdout.txt").read_text().splitlines()
+    problems = printout_differences(printed[1:], stdout.splitlines()[1:])
+    assert not problems, "\n".join(problems)
 
     # extra output files, byte for byte
     args = case["args"]

@@ -24,7 +24,7 @@ ROOMS = ("experiment", "nanobragg", "engine", "backends", "io", "series")
 #: room -> the rooms (and top-level modules) of nbcupy it may import
 ALLOWED = {
     "experiment": {"experiment", "errors"},
-    "backends": {"backends"},
+    "backends": {"backends", "errors"},
     "engine": {"engine", "experiment", "backends", "errors"},
     "io": {"io", "experiment", "backends", "errors"},
     "nanobragg": {"nanobragg", "experiment", "io", "backends", "errors"},

@@ -65,6 +65,43 @@ CASES = {
     + " -cell 50 60 70 80 90 100",
 }
 
+#: issue 12's reproducers of parity bugs; each adds ISSUE_OUTPUTS, and the SMV and noise
+#: images must be identical too
+ISSUE_OUTPUTS = "-floatfile f.bin -intfile int.img -noisefile noise.img -nopgm -noprogress -seed 7"
+ISSUE_CASES = {
+    # automatic interpolation is decided from -N, before crystal sizes become cell counts
+    "interp_auto_from_N_samplesize": "-mat inputs/A.mat -N 1 -lambda 1.75 -detpixels 92 "
+    "-pixel 0.1 -distance 100 -samplesize 3.82e-05 -hkl inputs/random20.hkl",
+    "interp_auto_from_N_sample_size": "-mat inputs/A.mat -N 8 -lambda 1.75 -detpixels 92 "
+    "-pixel 0.1 -distance 100 -sample_size 5.44e-06 -hkl inputs/random20.hkl",
+    # an E-vector along the beam: nanoBragg's unitize() leaves the zero frame zero
+    "polar_vector_along_beam": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 48 -pixel 0.1 -distance 60 -polar_vector 1 0 0 -polar 0.9",
+    # -detector_abs inf before -detector_thick: nanoBragg keeps the thickness, with mu = 0
+    "detector_abs_inf_then_thick": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 24 -distance 100 -detector_abs inf -detector_thick 100",
+    "detector_abs_0_then_thick_layers": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 "
+    "-default_F 100 -detpixels 24 -distance 100 -detector_abs 0 -detector_thick 100 "
+    "-thicksteps 3 -oversample_thick -oversample 2",
+    "detector_thick_then_abs_inf": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 24 -distance 100 -detector_thick 100 -detector_abs inf",
+    "polar_vector_along_beam_dmin": "-cell 100 100 100 90 90 90 -N 5 -lambda 1 -default_F 100 "
+    "-detpixels 48 -pixel 0.1 -distance 60 -polar_vector 1 0 0 -polar 0.9 -dmin 30 "
+    "-hdivrange 0.5 -hdivsteps 3",
+}
+
+#: spellings from nanoBragg's README and examples (see test_flag_spellings.py)
+SPELLING_CASES = {
+    "matrix_adcoffset": "-matrix inputs/A.mat -hkl inputs/random20.hkl -lambda 1 -N 3 "
+    "-detpixels 48 -distance 80 -adcoffset 25 -seed 1 -noprogress -nopgm -floatfile f.bin "
+    "-intfile int.img -noisefile noise.img",
+    "skipped_spellings": "-cell 74 74 36 90 90 90 -misset 10 20 30 -default_F 100 -lambda 1 "
+    "-dispersion 0.1 -dispstep 3 -distance 100 -detsize 6 -pixel 0.1 -hdiv 0.28 -hdivstep 0.02 "
+    "-vdiv 0.28 -vdivstep 0.02 -fluence 1e24 -N 0 -water 0 -detsize_x 20 -detsize_y 3 "
+    "-xdet_vector 0 0 1 -ydet_vector 0 1 0 -zdet_vector 1 0 0 -source_distance 5000 -seed 1 "
+    "-noprogress -nopgm -floatfile f.bin -intfile int.img -noisefile noise.img",
+}
+
 
 #: Command lines on which nbcupy once differed from nanoBragg.c (found by differential
 #: testing); each runs with REPRODUCER_OUTPUTS and must give the same float image and the same
@@ -111,6 +148,27 @@ def test_same_image_as_nanobragg(name: str, tmp_path: Path) -> None:
     if ref.std() > 0:
         assert np.corrcoef(ref, got)[0, 1] >= 0.99999
     assert got_lines == ref_lines
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_CASES) + sorted(SPELLING_CASES))
+def test_issue_reproducers_and_spellings_as_nanobragg(name: str, tmp_path: Path) -> None:
+    line = ISSUE_CASES[name] + " " + ISSUE_OUTPUTS if name in ISSUE_CASES else SPELLING_CASES[name]
+    args = shlex.split(line)
+    results = {}
+    for who, cmd in (("c", [NB]), ("py", [sys.executable, "-m", "nbcupy.cli.app"])):
+        work = tmp_path / who
+        work.mkdir()
+        shutil.copytree(GOLDEN, work / "inputs")
+        results[who] = _run(cmd, args, work)
+    ref, ref_lines = results["c"]
+    got, got_lines = results["py"]
+    assert np.all(np.isfinite(got))
+    assert float(np.abs(ref - got).max()) <= 1e-5 * float(np.abs(ref).max())
+    if ref.std() > 0:
+        assert np.corrcoef(ref, got)[0, 1] >= 0.99999
+    assert got_lines == ref_lines
+    for image in ("int.img", "noise.img"):
+        assert (tmp_path / "py" / image).read_bytes() == (tmp_path / "c" / image).read_bytes()
 
 
 @pytest.mark.parametrize("extra", ["-img inputs/h.img", "-mask inputs/m.img",

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from nbcupy.errors import BackendUnavailable
+
 BACKEND_NAMES = ("numpy", "cupy", "auto", "strict")
 DTYPE_NAMES = ("float64", "float32")
 
@@ -64,7 +66,7 @@ def _cupy_backend() -> Backend:
         import array_api_compat.cupy as xcp
         import cupy
     except ImportError as exc:  # pragma: no cover - depends on the machine
-        raise RuntimeError(
+        raise BackendUnavailable(
             "--backend cupy needs CuPy: pip install 'nbcupy[cuda12]' or 'nbcupy[cuda13]'"
         ) from exc
     try:
@@ -72,7 +74,7 @@ def _cupy_backend() -> Backend:
             raise RuntimeError("no CUDA device")
         cupy.zeros(1).sum().item()
     except Exception as exc:  # pragma: no cover - depends on the machine
-        raise RuntimeError(f"--backend cupy: no usable GPU ({exc})") from exc
+        raise BackendUnavailable(f"--backend cupy: no usable GPU ({exc})") from exc
     return Backend("cupy", xcp)
 
 
@@ -80,7 +82,7 @@ def _strict_backend() -> Backend:
     try:
         import array_api_strict
     except ImportError as exc:  # pragma: no cover
-        raise RuntimeError(
+        raise BackendUnavailable(
             "--backend strict needs array-api-strict: pip install 'nbcupy[test]'") from exc
     return Backend("strict", array_api_strict)
 

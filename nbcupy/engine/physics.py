@@ -148,10 +148,8 @@ def polarization_factor(kahn: float, incident: Any, diffracted: Any, axis: Any) 
     sin2t_sqr = 1.0 - cos2t_sqr
     if kahn == 0.0:
         return 0.5 * (1.0 + cos2t_sqr)
-    b_in = cross(axis, incident)
-    b_in = b_in / xp.sqrt(xp.sum(b_in * b_in, axis=-1, keepdims=True))
-    e_in = cross(incident, b_in)
-    e_in = e_in / xp.sqrt(xp.sum(e_in * e_in, axis=-1, keepdims=True))
+    b_in = _unitize(cross(axis, incident))
+    e_in = _unitize(cross(incident, b_in))
     e_out = xp.sum(diffracted * e_in, axis=-1)
     b_out = xp.sum(diffracted * b_in, axis=-1)
     psi = -xp.atan2(b_out, e_out)
@@ -180,16 +178,28 @@ def polarization_factor_components(kahn: float, incident: Any, diffracted: tuple
     b_in = [a[1] * inc[2] - a[2] * inc[1], a[2] * inc[0] - a[0] * inc[2],
             a[0] * inc[1] - a[1] * inc[0]]
     norm = math.sqrt(sum(c * c for c in b_in))
-    b_in = [c / norm for c in b_in]
+    b_in = [c / norm for c in b_in] if norm != 0.0 else [0.0, 0.0, 0.0]
     e_in = [inc[1] * b_in[2] - inc[2] * b_in[1], inc[2] * b_in[0] - inc[0] * b_in[2],
             inc[0] * b_in[1] - inc[1] * b_in[0]]
     norm = math.sqrt(sum(c * c for c in e_in))
-    e_in = [c / norm for c in e_in]
+    e_in = [c / norm for c in e_in] if norm != 0.0 else [0.0, 0.0, 0.0]
     e_out = dx * e_in[0] + dy * e_in[1] + dz * e_in[2]
     b_out = dx * b_in[0] + dy * b_in[1] + dz * b_in[2]
     psi = -xp.atan2(b_out, e_out)
     sin2t_sqr = 1.0 - cos2t_sqr
     return 0.5 * (1.0 + cos2t_sqr - kahn * xp.cos(2.0 * psi) * sin2t_sqr)
+
+
+def _unitize(v: Any) -> Any:
+    """Unit vectors along the last axis; a zero vector stays zero (nanoBragg's ``unitize``).
+
+    With the E-vector along the incident beam the polarization frame has no direction: the
+    zero frame then gives psi = 0 (or pi) and cos(2 psi) = 1, as in nanoBragg.
+    """
+    xp = array_namespace(v)
+    norm = xp.sqrt(xp.sum(v * v, axis=-1, keepdims=True))
+    zero = norm == 0.0
+    return xp.where(zero, xp.zeros_like(v), v / xp.where(zero, xp.ones_like(norm), norm))
 
 
 def cross(u: Any, v: Any) -> Any:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nbcupy.experiment.geometry import dot3, norm3
+
 DBL_MIN = sys.float_info.min
 
 
@@ -75,14 +77,14 @@ class CellVectors:
     def parameters(self) -> tuple[float, float, float, float, float, float]:
         """a, b, c (Angstrom) and alpha, beta, gamma (degrees) of the real cell."""
         a, b, c = self.real
-        la, lb, lc = (float(np.linalg.norm(x)) for x in (a, b, c))
+        la, lb, lc = (norm3(x) for x in (a, b, c))
         rec = self.reciprocal
-        sin_al = float(np.linalg.norm(rec[0])) * self.volume / lb / lc
-        sin_be = float(np.linalg.norm(rec[1])) * self.volume / la / lc
-        sin_ga = float(np.linalg.norm(rec[2])) * self.volume / la / lb
-        cos_al = float(b @ c) / lb / lc
-        cos_be = float(a @ c) / la / lc
-        cos_ga = float(a @ b) / la / lb
+        sin_al = norm3(rec[0]) * self.volume / lb / lc
+        sin_be = norm3(rec[1]) * self.volume / la / lc
+        sin_ga = norm3(rec[2]) * self.volume / la / lb
+        cos_al = dot3(b, c) / lb / lc
+        cos_be = dot3(a, c) / la / lc
+        cos_ga = dot3(a, b) / la / lb
 
         def angle(s: float, co: float) -> float:
             s = max(-1.0, min(1.0, s))
@@ -106,13 +108,13 @@ def cell_vectors(reciprocal: np.ndarray, user_volume: float | None,
     a_x_b = np.cross(a_s, b_s)
     b_x_c = np.cross(b_s, c_s)
     c_x_a = np.cross(c_s, a_s)
-    v_star = float(a_s @ b_x_c)
+    v_star = dot3(a_s, b_x_c)
     if user_volume is not None and user_lengths is not None:
         la, lb, lc = user_lengths
 
         def rescale(v: np.ndarray, mag: float) -> np.ndarray:
-            old = float(np.linalg.norm(v))
-            return v * (mag / (old if old > 0 else 1.0))
+            old = norm3(v)
+            return mag / (old if old > 0 else 1.0) * v
 
         b_x_c = rescale(b_x_c, la / user_volume)
         c_x_a = rescale(c_x_a, lb / user_volume)

@@ -17,10 +17,21 @@ import numpy as np
 DBL_MIN = sys.float_info.min
 
 
+def dot3(u: np.ndarray, v: np.ndarray) -> float:
+    """u . v of two 3-vectors, summed left to right as nanoBragg sums it (so the last bits
+    agree; a library dot product may round differently)."""
+    return float(u[0]) * float(v[0]) + float(u[1]) * float(v[1]) + float(u[2]) * float(v[2])
+
+
+def norm3(v: np.ndarray) -> float:
+    """Length of a 3-vector, as nanoBragg's ``magnitude``."""
+    return math.sqrt(dot3(v, v))
+
+
 def unit(v: np.ndarray) -> tuple[np.ndarray, float]:
     """Unit vector along ``v`` and the length of ``v``; a zero vector stays zero."""
     v = np.asarray(v, dtype=np.float64)
-    mag = math.sqrt(float(v @ v))
+    mag = norm3(v)
     return (v / mag if mag != 0.0 else np.zeros(3)), mag
 
 
@@ -46,14 +57,18 @@ def rotation_xyz(rotx: float, roty: float, rotz: float) -> np.ndarray:
 
 def rotate_xyz(v: np.ndarray, rotx: float, roty: float, rotz: float) -> np.ndarray:
     """Rotate ``v`` about the lab x, then y, then z axis, as nanoBragg's ``rotate``."""
-    out = np.asarray(v, dtype=np.float64)
+    x, y, z = (float(c) for c in v)
+    # nanoBragg's terms, in its order
     if rotx != 0:
-        out = rotation_x(rotx) @ out
+        c, s = math.cos(rotx), math.sin(rotx)
+        y, z = y * c + z * -s, y * s + z * c
     if roty != 0:
-        out = rotation_y(roty) @ out
+        c, s = math.cos(roty), math.sin(roty)
+        x, z = x * c + y * 0.0 + z * s, x * -s + y * 0.0 + z * c
     if rotz != 0:
-        out = rotation_z(rotz) @ out
-    return out
+        c, s = math.cos(rotz), math.sin(rotz)
+        x, y = x * c + y * -s, x * s + y * c
+    return np.array([x, y, z])
 
 
 def rotation_about_axis(axis: np.ndarray, angle: float) -> np.ndarray:
@@ -127,7 +142,7 @@ def place_detector(*, fdet: np.ndarray, sdet: np.ndarray, odet: np.ndarray, beam
     ``pix0_override`` places the first pixel explicitly (corrected ``-pix0_vector``).
     """
     odet_rotated = rotate_xyz(odet, rotx, roty, rotz)
-    ratio = float(beam @ odet_rotated)
+    ratio = dot3(beam, odet_rotated)
     if ratio == 0.0:
         ratio = DBL_MIN
     if math.isnan(close_distance):
@@ -147,12 +162,12 @@ def place_detector(*, fdet: np.ndarray, sdet: np.ndarray, odet: np.ndarray, beam
     if pix0_override is not None:
         pix0 = np.asarray(pix0_override, dtype=np.float64)
 
-    fclose = -float(pix0 @ fdet)
-    sclose = -float(pix0 @ sdet)
-    close_distance = float(pix0 @ odet)
+    fclose = -dot3(pix0, fdet)
+    sclose = -dot3(pix0, sdet)
+    close_distance = dot3(pix0, odet)
     to_beam = close_distance / ratio * beam - pix0
-    fbeam = float(fdet @ to_beam)
-    sbeam = float(sdet @ to_beam)
+    fbeam = dot3(fdet, to_beam)
+    sbeam = dot3(sdet, to_beam)
     distance = close_distance / ratio
     dials_origin = (1000.0 * float(pix0[2]), 1000.0 * float(pix0[1]), -1000.0 * float(pix0[0]))
     return DetectorPlacement(

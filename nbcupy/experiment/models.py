@@ -91,16 +91,18 @@ class Detector:
     orgx: float = 0.0
     orgy: float = 0.0
     dials_origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    detsize: tuple[float, float] | None = None  # (fast, slow) size (m) nanoBragg keeps
 
     @property
     def size_f(self) -> float:
-        """Detector width along the fast axis (m)."""
-        return self.pixel_size * self.fpixels
+        """Detector width along the fast axis (m): ``-detsize`` as given (nanoBragg keeps it
+        when it is not a whole number of pixels), else pixels x pixel size."""
+        return self.detsize[0] if self.detsize else self.pixel_size * self.fpixels
 
     @property
     def size_s(self) -> float:
-        """Detector height along the slow axis (m)."""
-        return self.pixel_size * self.spixels
+        """Detector height along the slow axis (m), as :attr:`size_f`."""
+        return self.detsize[1] if self.detsize else self.pixel_size * self.spixels
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class SetupReport:
     fdump_used: str | None = None
     fdump_written: str | None = None
     xtal_size_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    divergence: list[tuple[float, float]] = field(default_factory=list)  # (h, v) rad, kept
+    source_table: np.ndarray | None = None  # (n, 5): X Y Z (m), weight, lambda (m), as listed
     #: what the structure-factor files and nbcupy's output options said (each line is also
     #: in ``lines`` or ``warnings``), for the API's notes
     notes: list[str] = field(default_factory=list)
@@ -182,12 +184,18 @@ def lab_axes(opts: Options) -> LabAxes:
             vec[key] = np.array(value, float)
     beam_dir, _ = geo.unit(vec["beam"])
     polar_axis, _ = geo.unit(vec["polar"])
+    vert, transverse = geo.unit(np.cross(beam_dir, polar_axis))
+    if (opts.corrected and transverse < 1e-12 and opts.kahn_factor != 0.0
+            and not opts.nopolar):
+        # nanoBragg's polarization factor then treats every ray as lying in the E-plane
+        given = " ".join(f"{x:g}" for x in vec["polar"])
+        raise InputError(f"-polar_vector {given}: the E-vector lies along the beam; with -polar "
+                         "it needs a component across the beam")
     twotheta_axis = vec["twotheta"]
     if opts.corrected:
         twotheta_axis, _ = geo.unit(twotheta_axis)
     return LabAxes(beam=beam_dir, fdet=vec["fdet"], sdet=vec["sdet"], odet=vec["odet"],
-                   twotheta_axis=twotheta_axis, polar=polar_axis,
-                   vert=geo.unit(np.cross(beam_dir, polar_axis))[0],
+                   twotheta_axis=twotheta_axis, polar=polar_axis, vert=vert,
                    spindle=geo.unit(vec["spindle"])[0], pix0_override=pix0_override)
 
 
@@ -264,7 +272,9 @@ def build_detector(opts: Options, size: tuple[int, int, float, float], axes: Lab
     # sensor thickness
     mu = opts.detector_mu
     thick = opts.detector_thick
-    if mu == 0.0:  # -detector_abs 0 or inf: no absorption
+    if mu == 0.0 and opts.corrected:  # -detector_abs 0 or inf: no absorption
+        # (nanoBragg zeroes the thickness only when -detector_thick comes before; a later
+        # one is kept, and its layers then capture nothing: the image is zero)
         thick = 0.0
     thick, thickstep, thicksteps = rules.thickness_rule(thick, opts.detector_thicksteps)
     if thick > 0.0 and mu < 0.0:
@@ -280,7 +290,7 @@ def build_detector(opts: Options, size: tuple[int, int, float, float], axes: Lab
         thickstep=thickstep, mu=mu, twotheta=opts.twotheta, xbeam=xbeam, ybeam=ybeam,
         fbeam=placement.fbeam, sbeam=placement.sbeam, xclose=xclose, yclose=yclose,
         fclose=placement.fclose, sclose=placement.sclose, orgx=placement.orgx,
-        orgy=placement.orgy, dials_origin=placement.dials_origin)
+        orgy=placement.orgy, dials_origin=placement.dials_origin, detsize=(detsize_f, detsize_s))
 
 
 # ----------------------------------------------------------------------------------------
@@ -405,8 +415,9 @@ def build_structure_factors(opts: Options, crystal: Crystal, report: SetupReport
                          f"(and no {opts.dump_file} cache was found)")
     interpolate = opts.interpolate
     if interpolate is None:
-        na, nb, nc = crystal.n_cells
-        interpolate = na <= 2 or nb <= 2 or nc <= 2
+        # nanoBragg decides from the -N values as given, before crystal sizes become cells
+        counts = crystal.n_cells if opts.corrected else (opts.na, opts.nb, opts.nc)
+        interpolate = min(counts) <= 2
         report.lines.append("auto-selected tricubic interpolation of structure factors"
                             if interpolate else "auto-selected no interpolation")
     if grid is None:
@@ -464,6 +475,9 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
                              "or has a non-finite position")
         if np.any(~np.isfinite(lam)) or np.any(lam <= 0):
             raise InputError(f"-sourcefile {opts.source_file}: wavelengths must be positive")
+        weights = table[:, 3].copy()
+        weights[np.isnan(weights)] = 1.0
+        report.source_table = np.column_stack([pos, weights, lam])
         return Sources(directions=pos / norms[:, None], wavelengths=lam, divergence_steps=-1)
 
     directions = []
@@ -485,6 +499,7 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
                 if test * 4.0 > 1.1:
                     continue
             divsteps += 1
+            report.divergence.append((hdiv, vdiv))
             v = -opts.source_distance * beam
             v = geo.rotate_axis(v, polar, vdiv)
             v = geo.rotate_axis(v, vert, hdiv)
@@ -497,6 +512,8 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
             lams.append(wavelength * (1.0 + dispstep * di - dispersion / 2.0))
     if not dirs:
         raise InputError("no sources: the divergence settings leave no source point")
+    report.source_table = np.column_stack([np.repeat(np.array(directions), dispsteps, axis=0),
+                                           np.full(len(dirs), 1.0 / len(dirs)), lams])
     return Sources(directions=np.array(dirs), wavelengths=np.array(lams),
                    divergence_steps=divsteps)
 

@@ -4,7 +4,12 @@ Every flag nanoBragg.c parses is listed here, with its synonyms, arguments, unit
 does.  Each is either implemented (``ok``), accepted although nanoBragg itself never lets it
 change the image (``noeffect``; a note says so), or refused with a reason (``refused``).
 Matching is exact: unlike nanoBragg's substring matching, ``-misset_seed`` never triggers
-``-misset`` and an unknown flag is an error.
+``-misset`` and an unknown flag is an error that names the closest known flags.  The
+spellings nanoBragg's own README, help text and example command lines use are all in the
+table: those that nanoBragg.c's substring matching maps onto one of its flags (``-matrix``
+reads as ``-mat``, ``-adcoffset`` as ``-adc``) are synonyms, and those it matches to no flag
+at all, so that it skips them and their values (``-hdiv``, ``-detsize_x``, ``-xdet_vector``
+...), are accepted with a note that they have no effect.
 """
 
 from __future__ import annotations
@@ -16,11 +21,30 @@ from dataclasses import dataclass, field
 from nbcupy.errors import InputError
 from nbcupy.nanobragg.options import Options
 
-MM = 1e-3
-UM = 1e-6
-ANGSTROM = 1e-10
-MRAD = 1e-3
-DEG = math.pi / 180.0
+RTD = 180.0 / math.pi
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit conversion done the way nanoBragg does it: divide by ``per`` or multiply by
+    ``times`` (x / 1000.0 and x * 1e-3 can differ in the last bit, and the last bit decides
+    how a ``%g`` number in a header rounds)."""
+
+    per: float = 1.0
+    times: float = 1.0
+
+    def __call__(self, value: float) -> float:
+        return value / self.per if self.per != 1.0 else value * self.times
+
+
+MM = Unit(per=1000.0)  # mm -> m
+UM = Unit(times=1e-6)  # um -> m (sensor thickness and attenuation depth)
+UM_WATER = Unit(per=1e6)  # um -> m (-water)
+ANGSTROM = Unit(per=1e10)  # A -> m (wavelength)
+ANGSTROM_DMIN = Unit(times=1e-10)  # A -> m (-dmin)
+MRAD = Unit(per=1000.0)  # mrad -> rad
+DEG = Unit(per=RTD)  # deg -> rad
+PERCENT = Unit(per=100.0)  # % -> fraction
 
 
 @dataclass(frozen=True)
@@ -70,13 +94,15 @@ def _positive(flag: str, value: float, text: str | None = None) -> float:
     return value
 
 
-def _set(attr: str, scale: float = 1.0, kind: str = "float", check: str = "") -> Callable:
+def _set(attr: str, scale: Unit | None = None, kind: str = "float", check: str = "",
+         ) -> Callable:
     def apply(o: Options, v: list[str], flag: str = "") -> None:
         name = flag or attr
         if kind == "int":
             value = _int(name, v[0])
         else:
-            value = _num(name, v[0]) * scale
+            value = _num(name, v[0])
+            value = scale(value) if scale is not None else value
         if check == "positive":
             _positive(name, value, v[0])
         if check == "nonneg" and value < 0:
@@ -85,7 +111,8 @@ def _set(attr: str, scale: float = 1.0, kind: str = "float", check: str = "") ->
     return apply
 
 
-def _setmany(*attrs: str, scale: float = 1.0, kind: str = "float", check: str = "") -> Callable:
+def _setmany(*attrs: str, scale: Unit | None = None, kind: str = "float", check: str = "",
+             ) -> Callable:
     def apply(o: Options, v: list[str], flag: str = "") -> None:
         for attr in attrs:
             _set(attr, scale, kind, check)(o, v, flag)
@@ -129,7 +156,7 @@ def _cell(o: Options, v: list[str], flag: str = "") -> None:
     vals = [_num(flag, x) for x in v]
     cell = [0.0] * 6
     for i, x in enumerate(vals):
-        cell[i] = x if i < 3 else x * DEG
+        cell[i] = x if i < 3 else DEG(x)
     if cell[0] <= 0:
         raise InputError(f"{flag}: cell edge a must be positive, got {vals[0]:g}")
     for x in vals[:3]:
@@ -143,7 +170,7 @@ def _misset(o: Options, v: list[str], flag: str = "") -> None:
         o.misset_random = True
         return
     o.misset_random = False
-    o.misset = tuple(_num(flag, x) * DEG for x in v[:3])
+    o.misset = tuple(DEG(_num(flag, x)) for x in v[:3])
 
 
 def _misset_args(argv: Sequence[str], i: int) -> int:
@@ -179,12 +206,12 @@ def _detector_abs(o: Options, v: list[str], flag: str = "") -> None:
     elif depth < 0:
         raise InputError(f"{flag}: attenuation depth must be positive, got {text}")
     else:
-        o.detector_mu = 1.0 / (depth * UM)
+        o.detector_mu = 1.0 / UM(depth)
 
 
 def _energy(o: Options, v: list[str], flag: str = "") -> None:
     ev = _positive(flag, _num(flag, v[0]), v[0])
-    o.wavelength = (12398.42 / ev) * ANGSTROM
+    o.wavelength = ANGSTROM(12398.42 / ev)
 
 
 def _roi(o: Options, v: list[str], flag: str = "") -> None:
@@ -233,6 +260,16 @@ def _noop(o: Options, v: list[str], flag: str = "") -> None:
     return None
 
 
+def _numbers_ignored(o: Options, v: list[str], flag: str = "") -> None:
+    """A flag nanoBragg.c skips: its values must still be numbers, but nothing is set."""
+    for text in v:
+        _num(flag, text)
+
+
+def _skipped_by_nanobragg(instead: str) -> str:
+    return f"nanoBragg.c matches it to none of its flags and skips it; {instead}"
+
+
 G_CRYSTAL = "Crystal (cell, orientation, size, spot shape)"
 G_SF = "Structure factors"
 G_BEAM = "Beam (wavelength, fluence, polarization, divergence, dispersion)"
@@ -246,8 +283,9 @@ FLAGS: list[Flag] = [
     # crystal
     F(("-cell",), G_CRYSTAL, "unit cell a b c (A) alpha beta gamma (deg)",
       ("a", "b", "c", "alpha", "beta", "gamma"), _cell, variadic=True),
-    F(("-mat",), G_CRYSTAL, "MOSFLM orientation matrix file (A = lambda U B; first 9 numbers)",
-      ("FILE",), _string("matrix_file")),
+    F(("-mat", "-matrix"), G_CRYSTAL,
+      "MOSFLM orientation matrix file (A = lambda U B; first 9 numbers)", ("FILE",),
+      _string("matrix_file")),
     F(("-misset",), G_CRYSTAL, "crystal rotation about x, y, z (deg), or 'random'",
       ("rotx", "roty", "rotz"), _misset),
     F(("-N",), G_CRYSTAL, "unit cells along every axis", ("N",),
@@ -308,7 +346,7 @@ FLAGS: list[Flag] = [
     F(("-polar_vector",), G_BEAM, "E-vector direction of the beam (selects CUSTOM)",
       ("x", "y", "z"), _vector("polar")),
     F(("-dispersion",), G_BEAM, "spectral width delta-lambda/lambda (%)", ("%",),
-      _set("dispersion", 0.01, check="nonneg")),
+      _set("dispersion", PERCENT, check="nonneg")),
     F(("-dispsteps",), G_BEAM, "number of wavelengths", ("N",), _set("dispsteps", kind="int")),
     F(("-divergence",), G_BEAM, "horizontal and vertical divergence range (mrad)", ("mrad",),
       _setmany("hdivrange", "vdivrange", scale=MRAD, check="nonneg")),
@@ -326,14 +364,25 @@ FLAGS: list[Flag] = [
       _set("vdivsteps", kind="int")),
     F(("-divsteps",), G_BEAM, "divergence points in both directions", ("N",),
       _setmany("hdivsteps", "vdivsteps", kind="int")),
+    F(("-hdiv",), G_BEAM, "horizontal divergence, as nanoBragg's examples write it", ("mrad",),
+      _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-hdivrange sets the horizontal divergence")),
+    F(("-vdiv",), G_BEAM, "vertical divergence, as nanoBragg's examples write it", ("mrad",),
+      _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-vdivrange sets the vertical divergence")),
+    F(("-dispstep",), G_BEAM, "dispersion steps, as nanoBragg's examples write it", ("N",),
+      _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-dispsteps sets the number of wavelengths")),
     F(("-round_div",), G_BEAM, "trim the divergence grid to an ellipse (default)", (),
       _true("round_div", True)),
     F(("-square_div",), G_BEAM, "keep the full divergence grid", (), _true("round_div", False)),
     F(("-sourcefile",), G_BEAM, "sources file: X Y Z weight lambda(m) per line", ("FILE",),
       _string("source_file")),
     F(("-source_dist", "-source_distance"), G_BEAM,
-      "distance of generated sources (mm); only their direction matters", ("mm",),
-      _set("source_distance", MM, check="positive")),
+      "distance of the sources (mm); only their direction matters", ("mm",),
+      _numbers_ignored, status="noeffect",
+      reason="nanoBragg.c does not read it (its parser line is commented out): sources are "
+      "placed 10 m from the sample"),
     F(("-coherent",), G_BEAM, "coherent sum of sources", (), _noop, status="noeffect",
       reason="nanoBragg sets a flag that no calculation reads"),
     # detector
@@ -349,6 +398,12 @@ FLAGS: list[Flag] = [
       _set("detsize_f", MM, check="positive")),
     F(("-detsize_s",), G_DET, "detector size along the slow axis (mm)", ("mm",),
       _set("detsize_s", MM, check="positive")),
+    F(("-detsize_x",), G_DET, "detector size in x (mm), as nanoBragg's README writes it",
+      ("mm",), _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-detsize_f sets the fast-axis size")),
+    F(("-detsize_y",), G_DET, "detector size in y (mm), as nanoBragg's README writes it",
+      ("mm",), _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-detsize_s sets the slow-axis size")),
     F(("-pixel",), G_DET, "pixel size (mm)", ("mm",), _set("pixel_size", MM, check="positive")),
     F(("-distance",), G_DET, "sample to direct-beam spot along the beam (mm); BEAM pivot",
       ("mm",), _chain(_set("distance", MM, check="positive"), _pivot_to("beam"))),
@@ -383,6 +438,15 @@ FLAGS: list[Flag] = [
       _vector("spindle")),
     F(("-twotheta_axis",), G_DET, "two-theta axis (selects CUSTOM)", ("x", "y", "z"),
       _vector("twotheta")),
+    F(("-xdet_vector",), G_DET, "detector x axis, as nanoBragg's README writes it",
+      ("x", "y", "z"), _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-fdet_vector sets the fast axis")),
+    F(("-ydet_vector",), G_DET, "detector y axis, as nanoBragg's README writes it",
+      ("x", "y", "z"), _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-sdet_vector sets the slow axis")),
+    F(("-zdet_vector",), G_DET, "detector z axis, as nanoBragg's README writes it",
+      ("x", "y", "z"), _numbers_ignored, status="noeffect",
+      reason=_skipped_by_nanobragg("-odet_vector sets the detector normal")),
     F(("-pix0_vector",), G_DET, "sample to first pixel (m; selects CUSTOM; used only with "
       "--corrected, nanoBragg overwrites it)", ("x", "y", "z"), _vector("pix0")),
     F(("-detector_rotx",), G_DET, "detector rotation about x (deg)", ("deg",),
@@ -434,9 +498,9 @@ FLAGS: list[Flag] = [
     F(("-roi",), G_SAMPLING, "render only fast xmin..xmax, slow ymin..ymax (pixels, inclusive)",
       ("xmin", "xmax", "ymin", "ymax"), _roi),
     F(("-dmin",), G_SAMPLING, "skip scattering beyond this resolution (A)", ("A",),
-      _set("dmin", ANGSTROM, check="nonneg")),
+      _set("dmin", ANGSTROM_DMIN, check="nonneg")),
     F(("-water",), G_SAMPLING, "water background of this thickness (um)", ("um",),
-      _set("water_size", UM, check="nonneg")),
+      _set("water_size", UM_WATER, check="nonneg")),
     # outputs
     F(("-floatfile", "-floatimage"), G_OUT, "raw float32 image (default floatimage.bin)",
       ("FILE",), _string("floatfile")),
@@ -452,7 +516,7 @@ FLAGS: list[Flag] = [
       ("factor",), _set("intfile_scale")),
     F(("-pgmscale",), G_OUT, "grey levels per photon in the PGM (default: auto)", ("factor",),
       _pgmscale),
-    F(("-adc",), G_OUT, "offset added to SMV pixels (ADU, default 40)", ("ADU",),
+    F(("-adc", "-adcoffset"), G_OUT, "offset added to SMV pixels (ADU, default 40)", ("ADU",),
       _set("adc_offset")),
     F(("-noprogress",), G_OUT, "no progress meter", (), _true("progress", False)),
     F(("-progress",), G_OUT, "progress meter (default)", (), _true("progress", True)),
@@ -467,6 +531,44 @@ FLAGS: list[Flag] = [
 ]
 
 FLAG_BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in flag.names}
+
+#: nbcupy's own double-dash options (for the suggestions of an unknown flag)
+OWN_OPTIONS = ("--backend", "--dtype", "--memory-mb", "--threads", "--noise", "--corrected",
+               "--help", "--version", "--cbf", "--nexus", "--png", "--png-brightness",
+               "--png-log", "--model", "--column", "--sensor-material", "--smv-adc-offset")
+
+
+def closest_flags(token: str, n: int = 3, cutoff: float = 0.6, window: float = 0.1,
+                  ) -> list[str]:
+    """The known flags (nanoBragg's and nbcupy's own) spelled most like ``token``.
+
+    Similarity is difflib's ratio, case-blind matches scoring highest (``-xbeam``:
+    ``-Xbeam``); at most ``n`` flags scoring ``cutoff`` or more and within ``window`` of the
+    best are returned, best first.
+    """
+    import difflib  # only when a flag is unknown
+
+    def score(name: str) -> float:
+        if name.lower() == token.lower():
+            return 1.0
+        return max(difflib.SequenceMatcher(None, token, name).ratio(),
+                   difflib.SequenceMatcher(None, token.lower(), name.lower()).ratio() - 0.05)
+
+    scored = sorted(((score(c), c) for c in (*FLAG_BY_NAME, *OWN_OPTIONS)),
+                    key=lambda sc: -sc[0])
+    if not scored or scored[0][0] < cutoff:
+        return []
+    best = scored[0][0]
+    return [c for s, c in scored if s >= cutoff and s >= best - window][:n]
+
+
+def unknown_flag_message(token: str) -> str:
+    """``unknown flag -defualt_F; did you mean -default_F?`` (one line)."""
+    near = closest_flags(token)
+    if not near:
+        return f"unknown flag {token} (see nbcupy --help)"
+    names = near[0] if len(near) == 1 else ", ".join(near[:-1]) + " or " + near[-1]
+    return f"unknown flag {token}; did you mean {names}?"
 
 
 @dataclass
@@ -508,7 +610,7 @@ def parse_flags(argv: Sequence[str], options: Options | None = None,
         flag = FLAG_BY_NAME.get(token)
         if flag is None:
             if token.startswith("-") and not _looks_like_value(token):
-                raise InputError(f"unknown flag {token} (see nbcupy --help)")
+                raise InputError(unknown_flag_message(token))
             raise InputError(f"unexpected argument {token!r} (flags start with '-')")
         if flag.status == "refused":
             raise InputError(f"{token} is not supported: {flag.reason}")
@@ -559,8 +661,8 @@ def help_text(program: str = "nbcupy") -> str:
     """The grouped flag list shown by ``--help``."""
     lines = [f"usage: {program} [nanoBragg flags] [--backend numpy|cupy|auto] "
              "[--dtype float64|float32] [--memory-mb MB] [--threads N] [--noise exact|fast] "
-             "[--corrected] [--model FILE] [--column LABEL] [--cbf FILE] [--nexus FILE] "
-             "[--png FILE] ...", "",
+             "[--corrected] [--version] [--model FILE] [--column LABEL] [--cbf FILE] "
+             "[--nexus FILE] [--png FILE] ...", "",
              "nanoBragg-compatible diffraction-image simulator (NumPy or CuPy).",
              "Flags are nanoBragg's own, matched exactly; units in brackets."]
     groups: dict[str, list[Flag]] = {}
@@ -586,6 +688,7 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'--noise exact|fast':<42} noise image: nanoBragg's generator (exact, default)"
               " or the backend's",
               f"  {'--corrected':<42} correct nanoBragg's known defects (see README)",
+              f"  {'--version':<42} print nbcupy's version",
               f"  {'--help':<42} this text",
               "", "nbcupy structure factors (see README):",
               f"  {'-hkl FILE.mtz | FILE.cif':<42} MTZ/mmCIF file (by content), expanded to P1;"

@@ -52,9 +52,9 @@ def apply_smv_header(opts: Options, header: object, is_mask: bool) -> None:
     if v("ORGY") is not None:
         opts.orgy = v("ORGY")
     if v("PHI") is not None:
-        opts.phi0 = math.radians(v("PHI"))
+        opts.phi0 = v("PHI") / RTD
     if v("OSC_RANGE") is not None:
-        opts.osc = math.radians(v("OSC_RANGE"))
+        opts.osc = v("OSC_RANGE") / RTD
 
 
 def steps_rule(range_: float, step: float, steps: int, default_range: float,
