@@ -404,13 +404,6 @@ def known_disagreement(case: Case, folder: Path | None = None) -> str | None:
     sim = _prepared(case.argv, case.files)
     if sim is None:
         return None
-    if sim.sampling.oversample_thick and sim.detector.thickness == 0.0:
-        return ("issue 12, bug 1: -oversample_thick without a sensor thickness "
-                "(nanoBragg.c writes an all-zero image)")
-    if sim.structure_factors.interpolate and (sim.sampling.dmin > 0.0
-                                              or sim.crystal.shape == "tophat"):
-        return ("issue 12, bug 3: the interpolation cut-off counts evaluations nanoBragg.c "
-                "never range-checks (-dmin culling, F_latt = 0)")
     if sim.crystal.shape == "round" and folder is not None:
         a = _float_image(folder / "nanobragg")
         b = _float_image(folder / "nbcupy")
