@@ -31,7 +31,7 @@ def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float6
     0) or an empty command line (status 2), and one ``error:`` line on stderr for anything
     the user can fix (status 2).  ``options``: the :class:`~nbcupy.nanobragg.options.Options`
     fields that nbcupy's structure-factor and output options set (``cbf_file``,
-    ``model_file``, ...; see :data:`_OPTIONS`).
+    ``model_file``, ...; see :mod:`nbcupy.nanobragg.option_fields`).
     """
     argv = list(argv)
     if show_version:
@@ -76,17 +76,13 @@ def _fail(message: str) -> int:
     return 2
 
 
-#: nbcupy's own options: name -> (keyword of :func:`execute`, converter); flags take no value.
-#: The keywords after ``noise`` are :class:`~nbcupy.nanobragg.options.Options` fields.
-_OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
-            "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
-            "--noise": ("noise", str),
-            "--cbf": ("cbf_file", str), "--nexus": ("nexus_file", str),
-            "--png": ("png_file", str), "--png-brightness": ("png_brightness", float),
-            "--model": ("model_file", str), "--column": ("column", str),
-            "--sensor-material": ("sensor_material", str)}
-_SWITCHES = {"--corrected": "corrected", "--help": "show_help", "--png-log": "png_log",
-             "--smv-adc-offset": "smv_adc_offset", "--version": "show_version"}
+#: nbcupy's engine options: name -> (keyword of :func:`execute`, converter), and switches;
+#: the options that set Options fields come from :mod:`nbcupy.nanobragg.option_fields`.
+_ENGINE_OPTIONS = {"--backend": ("backend", str), "--dtype": ("dtype", str),
+                   "--memory-mb": ("memory_mb", float), "--threads": ("threads", int),
+                   "--noise": ("noise", str)}
+_ENGINE_SWITCHES = {"--corrected": "corrected", "--help": "show_help",
+                    "--version": "show_version"}
 
 
 def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
@@ -97,37 +93,15 @@ def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
     through the Typer application.  A missing or malformed value is a ValueError
     with a one-line message.
     """
-    rest: list[str] = []
-    kwargs: dict = {}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            rest.append(arg)
-            i += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if name in _SWITCHES and not eq:
-            kwargs[_SWITCHES[name]] = True
-            i += 1
-            continue
-        if name not in _OPTIONS:
-            return None
-        if not eq:
-            if i + 1 >= len(argv):
-                raise ValueError(f"{name} needs a value")
-            value = argv[i + 1]
-            i += 1
-            if _OPTIONS[name][1] is str and value.startswith("-") and len(value) > 1:
-                raise ValueError(f"{name} needs a value, got the flag {value}")
-        key, convert = _OPTIONS[name]
-        try:
-            kwargs[key] = convert(value)
-        except ValueError:
-            kind = "an integer" if convert is int else "a number" if convert is float else ""
-            raise ValueError(f"{name}: expected {kind}, got {value!r}") from None
-        i += 1
-    return rest, kwargs
+    from nbcupy.cli.options import UnknownOption, field_options, split_options
+    from nbcupy.nanobragg.option_fields import FIELD_OPTIONS
+
+    valued, switches = field_options(FIELD_OPTIONS)
+    try:
+        return split_options(argv, {**_ENGINE_OPTIONS, **valued},
+                             {**_ENGINE_SWITCHES, **switches})
+    except UnknownOption:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from nbcupy.errors import InputError
+from nbcupy.nanobragg.option_fields import FIELD_OPTIONS, OUTPUTS, STRUCTURE
 from nbcupy.nanobragg.options import Options
 
 RTD = 180.0 / math.pi
@@ -534,8 +535,7 @@ FLAG_BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in flag.n
 
 #: nbcupy's own double-dash options (for the suggestions of an unknown flag)
 OWN_OPTIONS = ("--backend", "--dtype", "--memory-mb", "--threads", "--noise", "--corrected",
-               "--help", "--version", "--cbf", "--nexus", "--png", "--png-brightness",
-               "--png-log", "--model", "--column", "--sensor-material", "--smv-adc-offset")
+               "--help", "--version", *(o.name for o in FIELD_OPTIONS))
 
 
 def closest_flags(token: str, n: int = 3, cutoff: float = 0.6, window: float = 0.1,
@@ -694,20 +694,25 @@ def help_text(program: str = "nbcupy") -> str:
               f"  {'-hkl FILE.mtz | FILE.cif':<42} MTZ/mmCIF file (by content), expanded to P1;"
               " its cell",
               f"  {'':<42} unless -cell/-mat",
-              f"  {'--column LABEL':<42} its column (default: FP, F, ...; else intensities)",
-              f"  {'--model FILE':<42} PDB/mmCIF model: F to the detector's resolution",
-              f"  {'':<42} (cached next to Fdump.bin)",
+              *field_option_lines(STRUCTURE),
               "", "nbcupy outputs (int32 photon counts: the noise image - adc, or the rounded",
               "image with -nonoise; -1 where not simulated):",
-              f"  {'--cbf FILE':<42} miniCBF of the counts",
-              f"  {'--nexus FILE':<42} NeXus NXmx (HDF5) of the counts",
-              f"  {'--png FILE':<42} preview, dark spots on white",
-              f"  {'--png-brightness N':<42} preview brightness, percent (default 100)",
-              f"  {'--png-log':<42} preview of log(1 + value)",
-              f"  {'--sensor-material Si|CdTe|GaAs':<42} sensor in the CBF/NeXus header (Si)",
-              f"  {'--smv-adc-offset':<42} write ADC_OFFSET=<adc> into the SMV headers",
+              *field_option_lines(OUTPUTS),
               "", "Many images (rotation series, stills, Dask clusters): nbcupy series --help"]
     return "\n".join(lines)
+
+
+def field_option_lines(group: str, *, series: bool = False, width: int = 42) -> list[str]:
+    """The help lines of the double-dash options of ``group`` that set Options fields
+    (:mod:`nbcupy.nanobragg.option_fields`); ``series``: only those ``nbcupy series`` takes."""
+    lines = []
+    for option in FIELD_OPTIONS:
+        if option.group != group or (series and not option.series):
+            continue
+        first, *more = option.help.split("\n")
+        lines.append(f"  {option.usage:<{width}} {first}")
+        lines.extend(f"  {'':<{width}} {text}" for text in more)
+    return lines
 
 
 def markdown_table() -> str:
