@@ -15,7 +15,20 @@ from typing import Any
 from nbcupy.errors import InputError
 from nbcupy.nanobragg.options import Options
 
-__all__ = ["check_output_options", "check_output_geometry", "writer_options"]
+__all__ = ["check_output_options", "check_writer_options", "check_output_geometry",
+           "output_formats", "writer_options", "WRITER_OPTION_FORMATS"]
+
+
+#: the formats each writer option is for (registry names, :mod:`nbcupy.io.registry`)
+WRITER_OPTION_FORMATS = {"png_brightness": ("png",), "png_log": ("png",),
+                         "sensor_material": ("cbf", "nexus"), "smv_adc_offset": ("smv",)}
+
+
+def output_formats(opts: Options) -> set[str]:
+    """The formats a single-image run writes: SMV (nanoBragg's int and noise images) and the
+    CBF, NeXus and PNG files ``opts`` names."""
+    return {"smv", *(name for name, path in (("cbf", opts.cbf_file), ("nexus", opts.nexus_file),
+                                             ("png", opts.png_file)) if path is not None)}
 
 
 def check_output_options(opts: Options, report: Any) -> None:
@@ -34,6 +47,23 @@ def check_output_options(opts: Options, report: Any) -> None:
             raise InputError(f"cannot write {path}: it is a folder")
         if not os.path.isdir(folder):
             raise InputError(f"cannot write {path}: no folder {os.path.dirname(path)}")
+    needs = {"png_brightness": ("--png-brightness", "--png FILE"),
+             "png_log": ("--png-log", "--png FILE"),
+             "sensor_material": ("--sensor-material", "--cbf or --nexus")}
+    for unused in check_writer_options(opts, output_formats(opts)):
+        name, needed = needs[unused]
+        line = f"note: {name} has no effect without {needed}"
+        report.lines.append(line)
+        report.notes.append(line)
+
+
+def check_writer_options(opts: Options, formats: Any) -> list[str]:
+    """Check the writer options of ``opts`` (brightness, log scale, sensor material, ADC
+    offset, and the exposure time the headers need) for files of the registry's
+    ``formats``: InputError for a value they cannot take.  Returns the Options fields of
+    the writer options given (not at their defaults) that none of ``formats`` uses, in the
+    order of :data:`WRITER_OPTION_FORMATS`."""
+    formats = set(formats)
     try:
         brightness = float(opts.png_brightness)
     except (TypeError, ValueError):
@@ -42,40 +72,36 @@ def check_output_options(opts: Options, report: Any) -> None:
         raise InputError(f"--png-brightness: must be a positive number (percent), got "
                          f"{opts.png_brightness!r}")
     material = opts.sensor_material
-    if opts.cbf_file is not None or opts.nexus_file is not None or material != "Si":
+    counts = bool(formats & {"cbf", "nexus"})
+    if counts or material != "Si":
         from nbcupy.io.cbf import SENSOR_NAMES
         from nbcupy.io.nexus import SENSOR_MATERIALS
 
         if material not in SENSOR_MATERIALS:
             raise InputError(f"--sensor-material: {material!r} is not one of "
                              f"{', '.join(SENSOR_MATERIALS)}")
-        if opts.cbf_file is not None and material not in SENSOR_NAMES:
+        if "cbf" in formats and material not in SENSOR_NAMES:
             raise InputError(f"--sensor-material {material}: a miniCBF header names only "
                              f"{', '.join(SENSOR_NAMES)} (NeXus also {material})")
-    if opts.smv_adc_offset:
+    if opts.smv_adc_offset and "smv" in formats:
         adc = float(opts.adc_offset)
         if not (math.isfinite(adc) and adc.is_integer() and abs(adc) < 2**31):
             raise InputError(f"--smv-adc-offset: ADC_OFFSET is a whole number of ADU, but -adc "
                              f"is {adc:g}")
-    if (opts.cbf_file is not None or opts.nexus_file is not None) and not opts.exposure >= 0:
+    if counts and not opts.exposure >= 0:
         raise InputError(f"-exposure {opts.exposure:g}: the CBF/NeXus headers need an exposure "
                          "time >= 0 s")
-    unused = []
-    if opts.png_file is None:
-        unused += [(name, "--png FILE") for name, on in (
-            ("--png-brightness", brightness != 100.0), ("--png-log", opts.png_log)) if on]
-    if opts.cbf_file is None and opts.nexus_file is None and material != "Si":
-        unused.append(("--sensor-material", "--cbf or --nexus"))
-    for name, needs in unused:
-        line = f"note: {name} has no effect without {needs}"
-        report.lines.append(line)
-        report.notes.append(line)
+    given = {"png_brightness": brightness != 100.0, "png_log": bool(opts.png_log),
+             "sensor_material": material != "Si", "smv_adc_offset": bool(opts.smv_adc_offset)}
+    return [name for name, used_by in WRITER_OPTION_FORMATS.items()
+            if given[name] and not formats & set(used_by)]
 
 
-def check_output_geometry(opts: Options, sim: Any) -> None:
-    """InputError when the geometry of ``sim`` cannot be written to a requested file: a
-    miniCBF header needs the direct beam's spot on the detector plane."""
-    if opts.cbf_file is not None:
+def check_output_geometry(opts: Options, sim: Any, formats: Any = None) -> None:
+    """InputError when the geometry of ``sim`` cannot be written to a requested file (the
+    registry's ``formats``; default those ``opts`` names): a miniCBF header needs the direct
+    beam's spot on the detector plane."""
+    if "cbf" in (output_formats(opts) if formats is None else formats):
         from nbcupy.io.cbf import cbf_header_lines
 
         cbf_header_lines(sim, exposure_time=opts.exposure, sensor_material=opts.sensor_material)
