@@ -3,6 +3,11 @@
 One file holds a whole series: ``/entry/data/data`` has shape (frames, slow, fast), int32,
 one chunk per frame, compressed with bitshuffle-LZ4 through hdf5plugin (the compression of
 Eiger files; a reader needs ``import hdf5plugin`` before it reads the pixels, as dxtbx does).
+Or the pixels stay in other files, one NeXus file per frame, and ``/entry/data/data`` is an
+HDF5 virtual dataset of the same shape that maps frame i onto ``/entry/data/data[0]`` of
+the i-th file (:func:`write_master`): a master file, as Eiger masters point at their data
+files, which readers (h5py, dxtbx) read as if the frames were in it; a frame whose file is
+missing reads as -1 (no data).
 What the pixels hold is described in :mod:`nbcupy.io.counts`: the photons a counting
 detector records -- the noise image without the ``-adc`` offset, or with ``-nonoise`` the
 noiseless image rounded to counts; -1 marks pixels that were not simulated.
@@ -54,7 +59,7 @@ import numpy as np
 from nbcupy.errors import InputError
 from nbcupy.io.counts import INT32_MAX, checked_counts
 
-__all__ = ["SENSOR_MATERIALS", "NexusWriter", "write_nexus", "write_image",
+__all__ = ["SENSOR_MATERIALS", "NexusWriter", "write_nexus", "write_master", "write_image",
            "frame_start_angles"]
 
 #: sensor materials dxtbx's NeXus reader knows
@@ -108,8 +113,11 @@ class NexusWriter:
     ``phis``: the start angle of every frame (rad; default phi0 + i * osc); each frame
     covers ``sim.spindle.osc``.  ``exposure_time`` (s) per frame.  ``sensor_material``: one of
     :data:`SENSOR_MATERIALS`.  ``saturation``: the ``saturation_value``.  ``start_time``:
-    default now.  ``compression``: ``"bslz4"`` (bitshuffle-LZ4, default), ``"gzip"`` or
-    ``None``.
+    default now; ``end_time``: default the time the file is closed (give both for a file
+    whose bytes depend on its content only).  ``compression``: ``"bslz4"`` (bitshuffle-LZ4,
+    default), ``"gzip"`` or ``None``.  ``data_files``: the frames' pixels are not written
+    here but mapped from these NeXus files (one per frame, paths relative to ``path``'s
+    folder or absolute; see the module docstring); :meth:`write_frame` is then refused.
 
     Frames may be written in any order with :meth:`write_frame`; use the writer as a context
     manager (closed on success, discarded when the block raises) or call :meth:`close` /
@@ -120,7 +128,9 @@ class NexusWriter:
                  phis: Sequence[float] | None = None, exposure_time: float = 1.0,
                  sensor_material: str = "Si", saturation: int = INT32_MAX,
                  start_time: datetime.datetime | None = None,
-                 compression: str | None = "bslz4") -> None:
+                 end_time: datetime.datetime | None = None,
+                 compression: str | None = "bslz4",
+                 data_files: Sequence[str | os.PathLike[str]] | None = None) -> None:
         import h5py
 
         from nbcupy.io.atomic import AtomicPath
@@ -139,13 +149,19 @@ class NexusWriter:
             raise InputError(f"NeXus: need {frames} finite start angles, got {angles.shape[0]}")
         if compression not in ("bslz4", "gzip", None):
             raise ValueError(f"unknown compression {compression!r}")
+        if data_files is not None:
+            data_files = [os.fspath(name) for name in data_files]
+            if len(data_files) != frames:
+                raise ValueError(f"NeXus: need {frames} data files, got {len(data_files)}")
         self.path = os.fspath(path)
         self.frames = frames
         self.sim = sim
         self.notes: list[str] = []
         self._shape = (sim.detector.spixels, sim.detector.fpixels)
-        self._written = np.zeros(frames, dtype=bool)
+        self._written = np.full(frames, data_files is not None, dtype=bool)
+        self._data_files = data_files
         self._start = start_time or datetime.datetime.now(datetime.timezone.utc)
+        self._end = end_time
         self._target = AtomicPath(self.path)
         try:
             self._file = h5py.File(self._target.path, "w")
@@ -174,23 +190,26 @@ class NexusWriter:
         entry = _group(f, "entry", "NXentry")
         entry["definition"] = "NXmx"
         entry["start_time"] = _iso(self._start)
-        entry["end_time_estimated"] = _iso(self._start)
+        entry["end_time_estimated"] = _iso(self._end or self._start)
         entry["title"] = "nbcupy simulation"
         entry.attrs["default"] = "data"
 
-        # data: one chunk per frame
+        # data: one chunk per frame, or the frames of other files
         data_group = _group(entry, "data", "NXdata")
         data_group.attrs["signal"] = "data"
-        kwargs: dict[str, Any] = {}
-        if compression == "bslz4":
-            import hdf5plugin
+        if self._data_files is not None:
+            self._data = self._virtual_data(data_group)
+        else:
+            kwargs: dict[str, Any] = {}
+            if compression == "bslz4":
+                import hdf5plugin
 
-            kwargs.update(hdf5plugin.Bitshuffle(cname="lz4"))
-        elif compression == "gzip":
-            kwargs.update(compression="gzip", shuffle=True)
-        self._data = data_group.create_dataset(
-            "data", shape=(self.frames, *self._shape), dtype=np.int32,
-            chunks=(1, *self._shape), fillvalue=-1, **kwargs)
+                kwargs.update(hdf5plugin.Bitshuffle(cname="lz4"))
+            elif compression == "gzip":
+                kwargs.update(compression="gzip", shuffle=True)
+            self._data = data_group.create_dataset(
+                "data", shape=(self.frames, *self._shape), dtype=np.int32,
+                chunks=(1, *self._shape), fillvalue=-1, **kwargs)
 
         source = _group(entry, "source", "NXsource")
         source["name"] = "nbcupy simulation"
@@ -264,11 +283,24 @@ class NexusWriter:
                 ds = sample_transforms.create_dataset(name, data=values)
                 ds.attrs["units"] = "deg"
 
+    def _virtual_data(self, group: Any) -> Any:
+        """``data`` as a virtual dataset: frame i is ``/entry/data/data[0]`` of data file i."""
+        import h5py
+
+        layout = h5py.VirtualLayout(shape=(self.frames, *self._shape), dtype=np.int32)
+        for index, name in enumerate(self._data_files or ()):
+            source = h5py.VirtualSource(name, "/entry/data/data", shape=(1, *self._shape),
+                                        dtype=np.int32)
+            layout[index] = source[0]
+        return group.create_virtual_dataset("data", layout, fillvalue=-1)
+
     # -- frames -------------------------------------------------------------------------
     def write_frame(self, index: int, counts: object) -> None:
         """Store the int32 counts (shape (spixels, fpixels)) of frame ``index`` (0-based)."""
         if self._file is None:
             raise ValueError("NeXus: the file is already closed")
+        if self._data_files is not None:
+            raise ValueError("NeXus: the frames of this file are in its data files")
         index = int(index)
         if not 0 <= index < self.frames:
             raise IndexError(f"NeXus: frame {index} is outside 0..{self.frames - 1}")
@@ -284,7 +316,8 @@ class NexusWriter:
         if missing.size:
             self.abort()
             raise ValueError(f"NeXus: {missing.size} frame(s) never written, first {missing[0]}")
-        self._file["/entry/end_time"] = _iso(datetime.datetime.now(datetime.timezone.utc))
+        self._file["/entry/end_time"] = _iso(self._end or
+                                             datetime.datetime.now(datetime.timezone.utc))
         self._file.close()
         self._file = None
         self._target.commit()
@@ -322,6 +355,19 @@ def write_nexus(path: str | os.PathLike[str], sim, counts_stack: object, *,
     with NexusWriter(path, sim, stack.shape[0], phis=phis, **options) as writer:
         for index, frame in enumerate(stack):
             writer.write_frame(index, frame)
+    return writer.notes
+
+
+def write_master(path: str | os.PathLike[str], sim, data_files: Sequence[str | os.PathLike[str]],
+                 *, phis: Sequence[float] | None = None, **options: Any) -> list[str]:
+    """Write a master file of ``len(data_files)`` frames whose pixels are those of the NeXus
+    files ``data_files`` (one frame each, ``/entry/data/data`` of shape (1, spixels,
+    fpixels) int32, as :func:`write_image` writes them; paths relative to ``path``'s folder
+    or absolute): the same NXmx tree, with ``/entry/data/data`` a virtual dataset.  ``phis``
+    and ``options`` as for :class:`NexusWriter`.  Returns the writer's notes."""
+    with NexusWriter(path, sim, len(data_files), phis=phis, data_files=data_files,
+                     **options) as writer:
+        pass
     return writer.notes
 
 
