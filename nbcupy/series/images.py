@@ -3,12 +3,13 @@ writes them (``-noisefile``, ``-intfile``, ``-floatfile``, ``--cbf``, ``--png``)
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from typing import Any
 
 import numpy as np
 
-__all__ = ["frame_pixels", "write_frame"]
+__all__ = ["frame_pixels", "write_frame", "frame_start_time"]
 
 
 def frame_pixels(result: Any, kind: str, holds: str = "adu",
@@ -54,14 +55,33 @@ def frame_pixels(result: Any, kind: str, holds: str = "adu",
     return pixels, info
 
 
-def write_frame(fmt: Any, path: str, pixels: np.ndarray, result: Any, kind: str) -> str:
+def write_frame(fmt: Any, path: str, pixels: np.ndarray, result: Any, kind: str,
+                start_time: datetime.datetime | None = None) -> str:
     """Write one frame with the registry's format ``fmt`` (atomically) and return the
-    SHA-256 of the file written."""
+    SHA-256 of the file written.
+
+    ``start_time``: when the frame's exposure starts (UTC), written into the headers that
+    hold a time (the CBF time stamp; the NeXus start and end times, one exposure apart), so
+    that a frame's bytes depend on the series alone and not on when it was made; None: now.
+    """
     from nbcupy.nanobragg.output_options import writer_options
 
-    fmt.write(path, pixels, result.simulation, **writer_options(fmt.name, result.options, kind))
+    options = writer_options(fmt.name, result.options, kind)
+    if start_time is not None and fmt.name == "cbf":
+        options["timestamp"] = start_time
+    elif start_time is not None and fmt.name == "nexus":
+        options["start_time"] = start_time
+        options["end_time"] = start_time + datetime.timedelta(seconds=result.options.exposure)
+    fmt.write(path, pixels, result.simulation, **options)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def frame_start_time(series_start: datetime.datetime, index: int, exposure: float
+                     ) -> datetime.datetime:
+    """When frame ``index`` (0-based) of a series that starts at ``series_start`` begins:
+    one exposure (s) after the other, as a detector records them."""
+    return series_start + datetime.timedelta(seconds=index * exposure)

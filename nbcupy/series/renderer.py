@@ -13,6 +13,7 @@ frame's manifest record.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import pickle
@@ -75,7 +76,9 @@ class SeriesJob:
     each Dask worker.
 
     prepared: the models.  engine: the engine settings.  image: ``noise``, ``int`` or
-    ``float``.  noise: ``exact`` or ``fast``.  template: where the frames go.
+    ``float``.  noise: ``exact`` or ``fast``.  template: where the frames go.  start_time:
+    when the series starts (a UTC datetime); frame i starts i exposures later, the time its
+    file's header records (None: the time it is written).
     """
 
     prepared: Any
@@ -83,6 +86,7 @@ class SeriesJob:
     image: str
     noise: str
     template: FrameTemplate
+    start_time: datetime.datetime | None = None
     digest: str = field(default="", compare=False)
 
     def payload(self) -> tuple[bytes, str]:
@@ -109,14 +113,16 @@ def produce_frame(job: SeriesJob, renderer: FrameRenderer, frame: Frame) -> dict
     partial one, and never two files.
     """
     from nbcupy.io.registry import format_for
-    from nbcupy.series.images import frame_pixels, write_frame
+    from nbcupy.series.images import frame_pixels, frame_start_time, write_frame
 
     t0 = time.perf_counter()
     result = renderer.render(frame)
     fmt = format_for(job.template.extension)
     pixels, info = frame_pixels(result, job.image, fmt.holds, job.noise)
     path = job.template.path(frame.number)
-    sha = write_frame(fmt, path, pixels, result, job.image)
+    start = (None if job.start_time is None else
+             frame_start_time(job.start_time, frame.index, result.options.exposure))
+    sha = write_frame(fmt, path, pixels, result, job.image, start)
     record: dict[str, Any] = {"frame": frame.number, "file": os.path.basename(path),
                               "sha256": sha, "bytes": os.stat(path).st_size}
     record.update(frame.record())

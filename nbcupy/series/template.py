@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from nbcupy.errors import InputError
 
-__all__ = ["FrameTemplate"]
+__all__ = ["FrameTemplate", "remove_temporaries", "temporary_pattern_of"]
 
 
 @dataclass(frozen=True)
@@ -87,27 +87,15 @@ class FrameTemplate:
         return os.path.join(self.folder, self.stem + ".jsonl")
 
     def temporary_pattern(self) -> re.Pattern[str]:
-        """Names of the temporary files :func:`nbcupy.io.atomic.atomic_write` leaves behind
-        when its process is killed while writing a frame: ``.<frame name>.<hex>.tmp``."""
+        """Names of the temporaries :mod:`nbcupy.io.atomic` leaves behind when its process is
+        killed while writing a frame: ``.<frame name>.<hex>.tmp`` (a file, or a folder for
+        the writers that need a path of their own: CBF, NeXus)."""
         return re.compile(r"\." + re.escape(self.prefix) + r"\d{" + str(self.width) + ",}"
                           + re.escape(self.suffix) + r"\.[0-9a-f]+\.tmp\Z")
 
     def remove_temporaries(self) -> int:
         """Remove frames' temporary files left by killed writers; returns how many."""
-        pattern = self.temporary_pattern()
-        removed = 0
-        try:
-            names = os.listdir(self.folder)
-        except OSError:
-            return 0
-        for name in names:
-            if pattern.match(name):
-                try:
-                    os.unlink(os.path.join(self.folder, name))
-                    removed += 1
-                except OSError:
-                    pass
-        return removed
+        return remove_temporaries(self.folder, self.temporary_pattern())
 
     def check_writable(self) -> None:
         """Refuse a folder that cannot be created or written, before anything is written."""
@@ -132,3 +120,33 @@ class FrameTemplate:
         except OSError as exc:
             raise InputError(f"--template {self.text}: cannot create {self.folder}: "
                              f"{exc.strerror or exc}") from exc
+
+
+def temporary_pattern_of(path: str) -> re.Pattern[str]:
+    """Names of the temporaries :mod:`nbcupy.io.atomic` makes while it writes ``path``."""
+    return re.compile(r"\." + re.escape(os.path.basename(path)) + r"\.[0-9a-f]+\.tmp\Z")
+
+
+def remove_temporaries(folder: str, pattern: re.Pattern[str]) -> int:
+    """Remove the files and folders of ``folder`` whose names match ``pattern`` (temporaries
+    of writers that were killed); returns how many."""
+    import shutil
+
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if not pattern.match(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
