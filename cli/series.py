@@ -1,9 +1,10 @@
 """``nbcupy series``: many images from one command line (see :mod:`nbcupy.series`).
 
 ``nbcupy series <nanoBragg flags> --frames N --template run/img_#####.img [options]``.
-nanoBragg's single-dash flags describe the experiment; the double-dash options below the
-series.  Parsed here without Typer (``--opt value`` and ``--opt=value``); errors the user can
-fix are one ``error:`` line and exit status 2.
+nanoBragg's single-dash flags describe the experiment; the double-dash options the series
+(its own, and those of the single-image command that set Options fields and make sense for
+many images).  Split without Typer by :func:`nbcupy.cli.options.split_options`, as the
+single-image command is; errors the user can fix are one ``error:`` line and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-HELP = """\
+_HELP = """\
 usage: nbcupy series [nanoBragg flags] --frames N --template PATH [options]
+       nbcupy series [nanoBragg flags] --frames N --nexus FILE [--template PATH] [options]
 
 Many images of one experiment: a rotation series (default) or stills in random
 orientations, in this process or on a Dask cluster, with a manifest for checking and
@@ -22,10 +24,15 @@ series:
   --frames N                 number of frames (>= 1)
   --template PATH            frame files: one run of '#' is the zero-padded frame
                              number (run/img_#####.img); the extension picks the
-                             format: .img/.smv SMV, .bin raw float32
+                             format: .img/.smv SMV, .bin raw float32, .cbf miniCBF,
+                             .h5/.nxs NeXus (photon counts), .png preview
+  --nexus FILE               also one NeXus NXmx file for the whole series: its data
+                             map frame i to the frames' NeXus files (default template
+                             <FILE stem>_#####.h5 next to FILE); refreshed as frames
+                             complete, so it always holds the frames done so far
   --first K                  number of the first frame (default 1)
   --image noise|int|float    what each file holds (default noise: what a detector
-                             records; int: noiseless SMV; float: photons per pixel)
+                             records; int: noiseless; float: photons per pixel)
   --stills                   every frame a still (one step at -phi) of the crystal in
                              its own uniformly random orientation
   --orientation-seed S       seed of the stills' orientations (default: drawn, printed)
@@ -36,6 +43,12 @@ series:
   (-osc is ONE frame's range) in -phisteps steps.  Frame k uses noise seed
   -seed + (k-first) (-seed drawn from the clock and printed when not given).  Frame k
   equals `nbcupy <flags> -phi <its start> -seed <its seed>` byte for byte.
+
+structure factors (as for one image; see README):
+{structure}
+
+frame files:
+{outputs}
 
 execution:
   --workers K                K Dask worker processes on this machine (LocalCluster)
@@ -54,9 +67,21 @@ execution:
 manifest: <template stem>.jsonl (log, appended as frames complete) and
 <template stem>.json (summary), next to the frames; see the README."""
 
-#: option -> (SeriesConfig field, converter)
+
+def help_text() -> str:
+    """``nbcupy series --help``."""
+    from nbcupy.nanobragg.flags import field_option_lines
+    from nbcupy.nanobragg.option_fields import OUTPUTS, STRUCTURE
+
+    lines = {group: "\n".join(field_option_lines(group, series=True, width=25))
+             for group in (STRUCTURE, OUTPUTS)}
+    return _HELP.format(structure=lines[STRUCTURE], outputs=lines[OUTPUTS])
+
+
+#: the series' own options: option -> (SeriesConfig field, converter), and switches
 _OPTIONS = {
     "--frames": ("frames", int), "--template": ("template", str), "--first": ("first", int),
+    "--nexus": ("nexus", str),
     "--image": ("image", str), "--orientation-seed": ("orientation_seed", int),
     "--workers": ("workers", int), "--scheduler": ("scheduler", str),
     "--scheduler-file": ("scheduler_file", str), "--connect-timeout": ("connect_timeout", float),
@@ -69,40 +94,28 @@ _HELP_WORDS = ("-h", "-help", "--help")
 
 def parse(argv: Sequence[str]) -> tuple[list[str], dict]:
     """(nanoBragg flags, SeriesConfig keyword arguments); ValueError with a one-line
-    message for an unknown option or a malformed value."""
-    flags: list[str] = []
-    kwargs: dict = {}
-    argv = list(argv)
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            flags.append(arg)
-            i += 1
-            continue
-        name, eq, value = arg.partition("=")
-        if name in _SWITCHES and not eq:
-            kwargs[_SWITCHES[name]] = True
-            i += 1
-            continue
-        if name not in _OPTIONS:
-            raise ValueError(f"unknown option {name} (see nbcupy series --help)")
-        if not eq:
-            if i + 1 >= len(argv):
-                raise ValueError(f"{name} needs a value")
-            value = argv[i + 1]
-            i += 1
-        key, convert = _OPTIONS[name]
-        try:
-            kwargs[key] = convert(value)
-        except ValueError:
-            kind = ("a whole number" if convert is int else "a number" if convert is float
-                    else "a value")
-            raise ValueError(f"{name}: expected {kind}, got {value!r}") from None
-        i += 1
-    for name, key in (("--frames", "frames"), ("--template", "template")):
-        if key not in kwargs:
-            raise ValueError(f"{name} is required (see nbcupy series --help)")
+    message for an unknown option or a malformed value.
+
+    Beyond the series' own options, the single image's options that set Options fields
+    and make sense for a series (:mod:`nbcupy.nanobragg.option_fields`, ``series``) become
+    SeriesConfig fields of the same names; the single image's output files are refused.
+    """
+    from nbcupy.cli.options import UnknownOption, field_options, split_options
+    from nbcupy.nanobragg.option_fields import FIELD_OPTION_BY_NAME, FIELD_OPTIONS
+
+    valued, switches = field_options(o for o in FIELD_OPTIONS if o.series)
+    try:
+        flags, kwargs = split_options(argv, {**valued, **_OPTIONS}, {**switches, **_SWITCHES})
+    except UnknownOption as exc:
+        if exc.name in FIELD_OPTION_BY_NAME:
+            raise ValueError(f"{exc.name}: a series writes its frames to --template, whose "
+                             "extension picks the format (.img, .bin, .cbf, .h5, .png)"
+                             ) from None
+        raise ValueError(f"unknown option {exc.name} (see nbcupy series --help)") from None
+    if "frames" not in kwargs:
+        raise ValueError("--frames is required (see nbcupy series --help)")
+    if "template" not in kwargs and "nexus" not in kwargs:
+        raise ValueError("--template (or --nexus) is required (see nbcupy series --help)")
     return flags, kwargs
 
 
@@ -116,7 +129,7 @@ def main(argv: Sequence[str]) -> int:
     130 interrupted (every completed frame is kept)."""
     argv = list(argv)
     if not argv or any(a in _HELP_WORDS for a in argv):
-        print(HELP)
+        print(help_text())
         return 0 if argv else 2
     try:
         flags, kwargs = parse(argv)
@@ -127,6 +140,7 @@ def main(argv: Sequence[str]) -> int:
     from nbcupy.series.run import SeriesConfig, run_series
 
     try:
+        kwargs.setdefault("template", None)  # with --nexus: the default template
         summary = run_series(SeriesConfig(flags=flags, **kwargs))
     except NbcupyError as exc:
         return _fail(str(exc))

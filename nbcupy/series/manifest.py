@@ -33,14 +33,18 @@ from typing import Any
 from nbcupy.errors import InputError
 from nbcupy.series.template import FrameTemplate
 
-__all__ = ["Manifest", "FORMAT", "VERSION", "IDENTITY_KEYS", "read_log"]
+__all__ = ["Manifest", "FORMAT", "VERSION", "IDENTITY_KEYS", "IDENTITY_DEFAULTS", "read_log"]
 
 FORMAT = "nbcupy-series"
 VERSION = 1
 
 #: What a frame's bytes depend on: a run resumed with any of these changed is refused.
+#: ``options``: the Options fields of the double-dash options that change the frames
+#: (``--model``, ``--sensor-material``, ...); ``nexus``: the series' NeXus master file.
 IDENTITY_KEYS = ("flags", "mode", "image", "file_format", "first", "seed", "misset_seed",
-                 "orientation_seed", "dtype", "noise", "corrected")
+                 "orientation_seed", "dtype", "noise", "corrected", "options", "nexus")
+#: The value of an identity key that a log written before the key existed stands for.
+IDENTITY_DEFAULTS: dict[str, Any] = {"options": {}}
 
 #: Seconds between rewrites of the summary while frames complete.
 SUMMARY_INTERVAL = 2.0

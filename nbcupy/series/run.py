@@ -8,8 +8,10 @@ before anything is written.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -19,7 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import numpy as np
+
 from nbcupy.errors import InputError
+from nbcupy.series.template import remove_temporaries, temporary_pattern_of
 
 __all__ = ["SeriesConfig", "SeriesSummary", "run_series"]
 
@@ -45,18 +50,25 @@ class SeriesConfig:
     """One series.
 
     flags: nanoBragg flags (a list, or a string split like a shell would).  template: the
-    frames' path with a run of ``#`` (``run/img_#####.img``).  frames: how many (>= 1);
-    first: the first frame's number.  image: ``noise``, ``int`` or ``float``.  stills:
+    frames' path with a run of ``#`` (``run/img_#####.img``; None with ``nexus``: the
+    default ``<nexus stem>_#####.h5`` next to it).  frames: how many (>= 1); first: the
+    first frame's number.  nexus: one NeXus NXmx file for the whole series, whose data map
+    the frames' NeXus files (``--nexus``).  image: ``noise``, ``int`` or ``float``.  stills:
     random orientations (``orientation_seed``, drawn when None) instead of a rotation.
     workers: Dask worker processes on this machine (0: frames in this process);
     scheduler / scheduler_file: an existing Dask cluster; connect_timeout (s).  resume:
     continue the series the template's manifest records.  backend, dtype, memory_mb,
     threads, noise, corrected: as for one image.  progress: a progress bar (None: when
     stderr is a terminal and the flags have no ``-noprogress``).
+
+    model_file, column (structure factors), png_brightness (percent), png_log,
+    sensor_material and smv_adc_offset (the frame files): the :class:`~nbcupy.Options`
+    fields of the single image's ``--model``, ``--column``, ``--png-brightness``, ...
+    options (:mod:`nbcupy.nanobragg.option_fields`); None or False: the Options default.
     """
 
     flags: Sequence[str] | str
-    template: str
+    template: str | None
     frames: int
     first: int = 1
     image: str = "noise"
@@ -74,6 +86,13 @@ class SeriesConfig:
     noise: str = "exact"
     corrected: bool = False
     progress: bool | None = None
+    nexus: str | None = None
+    model_file: str | None = None
+    column: str | None = None
+    png_brightness: float | None = None
+    png_log: bool = False
+    sensor_material: str | None = None
+    smv_adc_offset: bool = False
 
 
 @dataclass
@@ -168,16 +187,24 @@ def _identity_flags(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _command(cfg: SeriesConfig, argv: Sequence[str], seed: int, misset_seed: int | None,
-             orientation_seed: int | None) -> list[str]:
+def _command(cfg: SeriesConfig, argv: Sequence[str], template: str, seed: int,
+             misset_seed: int | None, orientation_seed: int | None) -> list[str]:
     """The command line that makes this series again, seeds included."""
+    from nbcupy.nanobragg.option_fields import FIELD_OPTIONS
+
     cmd = ["nbcupy", "series", *_identity_flags(argv), "-seed", str(seed)]
     if misset_seed is not None:
         cmd += ["-misset_seed", str(misset_seed)]
-    cmd += ["--frames", str(cfg.frames), "--first", str(cfg.first), "--template", cfg.template,
+    cmd += ["--frames", str(cfg.frames), "--first", str(cfg.first), "--template", template,
             "--image", cfg.image]
+    if cfg.nexus:
+        cmd += ["--nexus", cfg.nexus]
     if cfg.stills:
         cmd += ["--stills", "--orientation-seed", str(orientation_seed)]
+    for option in FIELD_OPTIONS:
+        if option.series and getattr(cfg, option.field) not in (None, False):
+            value = getattr(cfg, option.field)
+            cmd += [option.name] if option.is_switch else [option.name, str(value)]
     cmd += ["--dtype", cfg.dtype, "--noise", cfg.noise, "--backend", cfg.backend]
     if cfg.corrected:
         cmd.append("--corrected")
@@ -219,30 +246,126 @@ class _Seeds:
     drawn: list[str]
 
 
-def _check_request(cfg: SeriesConfig) -> tuple[list[str], Any, Any]:
-    """The nanoBragg flags, the template and the format of ``cfg``; InputError for anything
-    a series cannot do (before any file is read)."""
+@dataclass
+class _Request:
+    """What a series was asked to make, checked: the nanoBragg flags, the frames' template
+    and format, the NeXus master (absolute path, or None), the formats written, and the
+    Options fields of the options given (structure factors, then the writers')."""
+
+    argv: list[str]
+    template: Any
+    fmt: Any
+    master: str | None
+    formats: set[str]
+    structure: dict[str, Any]
+    writers: dict[str, Any]
+
+
+def _default_template(master: str, last: int) -> str:
+    """``<master stem>_#####.h5`` next to ``master`` (more ``#`` when ``last`` needs them)."""
+    folder, name = os.path.split(master)
+    stem = os.path.splitext(name)[0]
+    return os.path.join(folder, f"{stem}_{'#' * max(5, len(str(last)))}.h5")
+
+
+def _check_master(path: str, template: Any, fmt: Any) -> str:
+    """The absolute path of the NeXus master ``path``; InputError for a name it cannot have."""
     from nbcupy.io.registry import format_for
+
+    if not str(path).strip():
+        raise InputError("--nexus: expected a file name, got an empty string")
+    try:
+        is_nexus = format_for(path).name == "nexus"
+    except InputError:
+        is_nexus = False
+    if not is_nexus:
+        raise InputError(f"--nexus {path}: a NeXus file's name ends in .h5 or .nxs")
+    if fmt.name != "nexus":
+        raise InputError(f"--nexus {path}: the master maps NeXus frame files, but --template "
+                         f"{template.text} makes {fmt.description.split(' (')[0]} files (use "
+                         "a .h5 template, or leave --template out)")
+    master = os.path.abspath(path)
+    if os.path.isdir(master):
+        raise InputError(f"--nexus {path}: it is a folder")
+    folder, name = os.path.split(master)
+    frame_name = re.compile(re.escape(template.prefix) + r"\d{" + str(template.width) + ",}"
+                            + re.escape(template.suffix) + r"\Z")
+    if folder == template.folder and frame_name.match(name):
+        raise InputError(f"--nexus {path}: named like a frame of --template {template.text}")
+    return master
+
+
+def _check_request(cfg: SeriesConfig) -> _Request:
+    """The request ``cfg`` checked (before any file is read); InputError for anything a
+    series cannot do."""
+    from nbcupy.io.registry import format_for
+    from nbcupy.nanobragg.option_fields import FIELD_OPTIONS, STRUCTURE
     from nbcupy.series.template import FrameTemplate
 
     argv = shlex.split(cfg.flags) if isinstance(cfg.flags, str) else list(cfg.flags)
     _check_config(cfg)
-    template = FrameTemplate.parse(cfg.template)
+    text = cfg.template
+    if not text and cfg.nexus:
+        text = _default_template(cfg.nexus, cfg.first + cfg.frames - 1)
+    if not text:
+        raise InputError("--template: give the frames' path (run/img_#####.img), or --nexus")
+    template = FrameTemplate.parse(text)
     template.check_numbers(cfg.first + cfg.frames - 1)
     try:
         fmt = format_for(template.extension)
     except InputError:
-        raise InputError(f"--template {cfg.template}: no image format for the extension "
-                         f"{template.extension or '(none)'} (known: .img SMV, .bin raw "
-                         "float)") from None
+        raise InputError(f"--template {text}: no image format for the extension "
+                         f"{template.extension or '(none)'} (known: .img/.smv SMV, .bin raw "
+                         "float, .cbf miniCBF, .h5/.nxs NeXus, .png preview)") from None
     fmt.check_kind(cfg.image)
+    master = None if cfg.nexus is None else _check_master(cfg.nexus, template, fmt)
     for name in _flag_names(argv):
         if name in _OUTPUT_FLAGS:
             raise InputError(f"{name}: {_OUTPUT_FLAGS[name]}")
         if cfg.stills and name in _ROTATION_FLAGS:
             raise InputError(f"{name}: stills are single exposures at -phi (no oscillation "
                              "or phi steps)")
-    return argv, template, fmt
+    given = {o.field: getattr(cfg, o.field) for o in FIELD_OPTIONS if o.series}
+    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    structure_fields = {o.field for o in FIELD_OPTIONS if o.group == STRUCTURE}
+    return _Request(argv, template, fmt, master, {fmt.name} | ({"nexus"} if master else set()),
+                    {k: v for k, v in given.items() if k in structure_fields},
+                    {k: v for k, v in given.items() if k not in structure_fields})
+
+
+#: what the writer options are for, in the notes of options a series' files do not use
+_WRITER_NEEDS = {"png_brightness": ".png frames", "png_log": ".png frames",
+                 "sensor_material": ".cbf or .h5 frames", "smv_adc_offset": ".img frames"}
+
+
+def _writer_options(req: _Request, opts: Any, err: TextIO) -> dict[str, Any]:
+    """Check the writer options of the request for its formats (InputError for a value they
+    cannot take, a note for an option none of them uses) and return the ones that change
+    the files: part of the series' identity."""
+    import dataclasses
+
+    from nbcupy.nanobragg.option_fields import FIELD_OPTIONS
+    from nbcupy.nanobragg.output_options import WRITER_OPTION_FORMATS, check_writer_options
+
+    names = {o.field: o.name for o in FIELD_OPTIONS}
+    unused = check_writer_options(dataclasses.replace(opts, **req.writers), req.formats)
+    for field_name in unused:
+        print(f"note: {names[field_name]} has no effect on {req.fmt.name.upper()} frames "
+              f"(it is for {_WRITER_NEEDS[field_name]})", file=err)
+    defaults = type(opts)()
+    return {k: v for k, v in req.writers.items()
+            if v != getattr(defaults, k) and set(WRITER_OPTION_FORMATS[k]) & req.formats}
+
+
+def _series_start(previous: dict[str, Any] | None) -> datetime.datetime:
+    """When the series starts (UTC, whole seconds): the time its first run recorded, else
+    now.  Frame i's headers say i exposures later."""
+    if previous is not None and previous.get("start_time"):
+        try:
+            return datetime.datetime.fromisoformat(previous["start_time"])
+        except (TypeError, ValueError):
+            pass
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
 def _choose_seeds(cfg: SeriesConfig, opts: Any, previous: dict[str, Any] | None) -> _Seeds:
@@ -300,6 +423,13 @@ def _engine(cfg: SeriesConfig) -> Any:
                           memory_mb=cfg.memory_mb or DEFAULT_MEMORY_MB, threads=threads)
 
 
+def _master_phis(plan: Any) -> np.ndarray:
+    """The start angle (rad) of every frame of ``plan``, as ``-phi <start>`` converts it."""
+    from nbcupy.nanobragg.flags import DEG
+
+    return np.array([DEG(plan.frame(number).phi_start_deg) for number in plan.numbers])
+
+
 def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                err: TextIO | None = None) -> SeriesSummary:
     """Make the series ``cfg`` describes; see :class:`SeriesConfig` and the README.
@@ -310,16 +440,20 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
     anything is written.
     """
     from nbcupy.nanobragg.flags import parse_flags
-    from nbcupy.series.manifest import IDENTITY_KEYS, Manifest
+    from nbcupy.series.manifest import IDENTITY_DEFAULTS, IDENTITY_KEYS, Manifest
 
     out = out or sys.stdout
     err = err or sys.stderr
     t_start = time.perf_counter()
-    argv, template, fmt = _check_request(cfg)
+    req = _check_request(cfg)
+    argv, template, fmt = req.argv, req.template, req.fmt
     parsed = parse_flags(argv, corrected=cfg.corrected)
     opts = parsed.options
     for note in parsed.notes:
         print(note, file=err)
+    for key, value in req.structure.items():
+        setattr(opts, key, value)
+    writers = _writer_options(req, opts, err)
 
     # an earlier run of this series, the seeds, and what a resumed run must keep
     manifest = Manifest(template, range(cfg.first, cfg.first + cfg.frames))
@@ -330,18 +464,23 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                              "to continue it, or remove it (and its frames) first")
         previous = manifest.load()
     seeds = _choose_seeds(cfg, opts, previous)
+    start_time = _series_start(previous)
     run: dict[str, Any] = {
         "flags": _identity_flags(argv), "mode": "stills" if cfg.stills else "rotation",
         "image": cfg.image, "file_format": fmt.name, "first": cfg.first, "seed": seeds.noise,
         "misset_seed": seeds.misset, "orientation_seed": seeds.orientation,
-        "dtype": cfg.dtype, "noise": cfg.noise, "corrected": bool(cfg.corrected)}
+        "dtype": cfg.dtype, "noise": cfg.noise, "corrected": bool(cfg.corrected),
+        "options": {**req.structure, **writers}, "nexus": req.master}
     if previous is not None:
         for key in IDENTITY_KEYS:
-            if previous.get(key) != run.get(key):
+            before = previous.get(key, IDENTITY_DEFAULTS.get(key))
+            if before != run.get(key):
                 raise InputError(f"--resume: {template.log_path} records a series with other "
-                                 f"{key} ({previous.get(key)!r}, now {run.get(key)!r}); "
+                                 f"{key} ({before!r}, now {run.get(key)!r}); "
                                  "use another --template or remove the old series")
     template.check_writable()
+    if req.master is not None:
+        _check_folder(os.path.dirname(req.master), f"--nexus {cfg.nexus}")
 
     # an existing cluster is checked before any work; a LocalCluster is started later
     executor = None
@@ -352,6 +491,7 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         executor = ClusterExecutor.connect(cfg.scheduler, cfg.scheduler_file,
                                            cfg.connect_timeout, gpu=gpu)
     opened = False
+    master = None
     summary = SeriesSummary(planned=cfg.frames, manifest=template.manifest_path,
                             seed=seeds.noise, misset_seed=seeds.misset,
                             orientation_seed=seeds.orientation)
@@ -360,6 +500,7 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
         from nbcupy import __version__
         from nbcupy.api import prepare
         from nbcupy.backends import get_backend
+        from nbcupy.nanobragg.output_options import check_output_geometry
         from nbcupy.nanobragg.summary import print_summary
         from nbcupy.series.plan import SeriesPlan, degrees_of
         from nbcupy.series.renderer import SeriesJob
@@ -371,24 +512,36 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
             except RuntimeError as exc:
                 raise InputError(str(exc)) from None
         prepared = prepare(opts, write_cache=True)._replace(notes=parsed.notes)
+        for key, value in req.writers.items():  # read by the frames' writers only
+            setattr(opts, key, value)
         sim = prepared.simulation
+        check_output_geometry(opts, sim, req.formats)
         print_summary(sim, prepared.report, opts, backend=cfg.backend, chosen=chosen,
                       dtype=cfg.dtype, out=out)
         phi0_deg, osc_deg = degrees_of(sim.spindle.phi0), degrees_of(sim.spindle.osc)
         plan = SeriesPlan(cfg.first, cfg.frames, seeds.noise, phi0_deg, osc_deg, cfg.stills,
                           seeds.orientation)
-        run.update({"template": cfg.template, "frames": cfg.frames, "phi0_deg": phi0_deg,
+        run.update({"template": template.text, "frames": cfg.frames, "phi0_deg": phi0_deg,
                     "osc_deg": osc_deg, "phisteps": sim.spindle.phisteps,
                     "phistep_deg": degrees_of(sim.spindle.phistep), "backend": cfg.backend,
                     "workers": cfg.workers, "scheduler": cfg.scheduler or cfg.scheduler_file,
-                    "command": _command(cfg, argv, seeds.noise, seeds.misset,
+                    "start_time": start_time.isoformat(),
+                    "command": _command(cfg, argv, template.text, seeds.noise, seeds.misset,
                                         seeds.orientation),
                     "cwd": os.getcwd(), "nbcupy": __version__})
+        if req.master is not None:
+            from nbcupy.series.master import SeriesMaster
+
+            master = SeriesMaster(req.master, template, plan.numbers, sim, _master_phis(plan),
+                                  exposure=opts.exposure, sensor_material=opts.sensor_material,
+                                  start_time=start_time, name=cfg.nexus)
 
         todo = array("q")  # frame numbers to make (8 bytes each, whatever the count)
         for number, record in manifest.planned_records():
             if record is not None and _file_matches(template.path(number), record):
                 summary.skipped += 1
+                if master is not None:
+                    master.mark(number)
             else:
                 todo.append(number)
         for line in seeds.drawn:
@@ -398,6 +551,9 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                 f"{sim.spindle.phisteps} phi steps")
         print(f"series: frames {plan.first}..{plan.last}, {what}; {cfg.image} images as "
               f"{fmt.description} -> {template.text}", file=out)
+        if master is not None:
+            print(f"series: NeXus master {cfg.nexus} maps the frame files (virtual dataset), "
+                  "rewritten as frames complete", file=out)
         print(f"series: frame k has noise seed {seeds.noise} + (k - {cfg.first})", file=out)
         if not cfg.stills and osc_deg == 0.0:
             print("note: the oscillation is 0: every frame has the same orientation, only "
@@ -409,15 +565,21 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
 
         template.make_folder()
         template.remove_temporaries()
+        if master is not None:
+            _make_folder(os.path.dirname(master.path), f"--nexus {cfg.nexus}")
+            remove_temporaries(os.path.dirname(master.path), temporary_pattern_of(master.path))
         manifest.open(run)
         opened = True
-        job = SeriesJob(prepared, _engine(cfg), cfg.image, cfg.noise, template)
+        job = SeriesJob(prepared, _engine(cfg), cfg.image, cfg.noise, template, start_time)
         show = cfg.progress if cfg.progress is not None else (opts.progress and err.isatty())
         bar = _progress_bar(cfg.frames, summary.skipped, bool(show), err)
 
         def on_record(record: dict[str, Any]) -> None:
             manifest.add(record)
             summary.written += 1
+            if master is not None:
+                master.mark(int(record["frame"]))
+                master.refresh()
             if bar is not None:
                 bar.update(1)
 
@@ -442,10 +604,37 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
             if opened:
                 manifest.close()
         finally:
-            if executor is not None:
-                executor.close()
-            if opened:
-                template.remove_temporaries()
+            try:
+                if master is not None and opened:
+                    master.refresh(force=True)
+            finally:
+                if executor is not None:
+                    executor.close()
+                if opened:
+                    template.remove_temporaries()
+    if master is not None:
+        print(f"series: {master.describe()}", file=out)
     summary.seconds = time.perf_counter() - t_start
     print(summary.line(), file=out)
     return summary
+
+
+def _check_folder(folder: str, what: str) -> None:
+    """Refuse a folder that cannot be created or written (InputError naming ``what``)."""
+    probe = folder
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise InputError(f"{what}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: folder {probe} is not writable")
+
+
+def _make_folder(folder: str, what: str) -> None:
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{what}: cannot create {folder}: {exc.strerror or exc}") from exc
