@@ -284,15 +284,24 @@ class NexusWriter:
                 ds.attrs["units"] = "deg"
 
     def _virtual_data(self, group: Any) -> Any:
-        """``data`` as a virtual dataset: frame i is ``/entry/data/data[0]`` of data file i."""
+        """``data`` as a virtual dataset: frame i is ``/entry/data/data[0]`` of data file i.
+
+        Made with h5py's low-level calls so that, like every other dataset of the file, it
+        records no modification time: the file's bytes then depend on its content only."""
         import h5py
 
-        layout = h5py.VirtualLayout(shape=(self.frames, *self._shape), dtype=np.int32)
+        shape = (self.frames, *self._shape)
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_obj_track_times(False)
+        dcpl.set_fill_value(np.array([-1], dtype=np.int32))
+        source_space = h5py.h5s.create_simple((1, *self._shape))
         for index, name in enumerate(self._data_files or ()):
-            source = h5py.VirtualSource(name, "/entry/data/data", shape=(1, *self._shape),
-                                        dtype=np.int32)
-            layout[index] = source[0]
-        return group.create_virtual_dataset("data", layout, fillvalue=-1)
+            frame_space = h5py.h5s.create_simple(shape)
+            frame_space.select_hyperslab((index, 0, 0), (1, *self._shape))
+            dcpl.set_virtual(frame_space, os.fsencode(name), b"/entry/data/data", source_space)
+        dsid = h5py.h5d.create(group.id, b"data", h5py.h5t.py_create(np.dtype("<i4")),
+                               h5py.h5s.create_simple(shape), dcpl=dcpl)
+        return h5py.Dataset(dsid)
 
     # -- frames -------------------------------------------------------------------------
     def write_frame(self, index: int, counts: object) -> None:
