@@ -31,6 +31,7 @@ class UnknownOption(ValueError):
 def field_options(options: Iterable[FieldOption]) -> tuple[dict, dict]:
     """The splitter's tables (valued options, switches) of ``options`` from
     :data:`nbcupy.nanobragg.option_fields.FIELD_OPTIONS`: keywords are the Options fields."""
+    options = list(options)
     valued = {o.name: (o.field, o.convert) for o in options if not o.is_switch}
     switches = {o.name: o.field for o in options if o.is_switch}
     return valued, switches

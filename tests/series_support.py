@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HEAVY = ["-cell", "70", "80", "90", "75", "85", "95", "-lambda", "1.5", "-N", "3",
          "-default_F", "100", "-detpixels", "128", "-pixel", "0.2", "-distance", "60",
          "-mosaic", "0.5", "-mosaic_dom", "10", "-osc", "0.1", "-phisteps", "3",
@@ -61,3 +63,43 @@ def wait_for_frames(log: Path, count: int, proc: subprocess.Popen,
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
     raise AssertionError("the series did not write its frames in time")
+
+
+def nexus_frames(path: Path) -> tuple[np.ndarray | None, np.ndarray]:
+    """(omega (deg) of every frame, or None for stills; the counts (frames, slow, fast)) of
+    the NeXus file ``path`` as nxmx and h5py read it (the frames of a master come through
+    its virtual dataset)."""
+    import h5py
+    import hdf5plugin  # noqa: F401 - the bitshuffle filter
+    import nxmx
+
+    with h5py.File(path) as handle:
+        entry = nxmx.NXmx(handle).entries[0]
+        data = entry.data[0]
+        assert data.signal == "data"
+        pixels = data[data.signal][()]
+        sample = entry.samples[0]
+        if sample.depends_on is None:
+            return None, pixels
+        chain = nxmx.get_dependency_chain(sample.depends_on)
+        assert list(nxmx.get_rotation_axes(chain).names) == ["omega"]
+        return np.asarray(chain[0][()].to("deg").magnitude), pixels
+
+
+def check_nexus_folder(folder: Path, reference: tuple[np.ndarray, np.ndarray]) -> int:
+    """Every NeXus file in ``folder`` is complete and holds the reference's frames; returns
+    how many frames the master maps (0 without a master)."""
+    omega_ref, data_ref = reference
+    for name in files_in(folder):
+        if name.startswith("img_") and name.endswith(".h5"):
+            k = int(name[4:9])
+            omega, data = nexus_frames(folder / name)
+            np.testing.assert_allclose(omega, omega_ref[k - 1:k], atol=1e-12)
+            np.testing.assert_array_equal(data[0], data_ref[k - 1], err_msg=name)
+    if not (folder / "run.h5").exists():
+        return 0
+    omega, data = nexus_frames(folder / "run.h5")
+    count = data.shape[0]
+    np.testing.assert_allclose(omega, omega_ref[:count], atol=1e-12)
+    np.testing.assert_array_equal(data, data_ref[:count])
+    return count

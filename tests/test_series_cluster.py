@@ -14,6 +14,7 @@ import pytest
 from tests.series_support import (
     HEAVY,
     HEAVY_FRAMES,
+    check_nexus_folder,
     files_in,
     log_lines,
     ok,
@@ -102,3 +103,29 @@ def test_main_process_killed_with_workers_then_resume(tmp_path, series_reference
     ok(series(*HEAVY, "--frames", str(HEAVY_FRAMES), "--workers", "2", "--resume",
               "--template", "w/img_##.img", cwd=tmp_path))
     _check_all_frames(folder, series_reference)
+
+
+def test_a_worker_killed_mid_run_with_nexus_loses_no_frame(tmp_path, nexus_reference):
+    """Frame files written by two worker processes, one of them killed; the main process's
+    NeXus master maps every frame, equal to the in-process series."""
+    folder = tmp_path / "w"
+    log = folder / "img_#####.jsonl"
+    proc = start_series(*HEAVY, "--frames", str(HEAVY_FRAMES), "--workers", "2",
+                        "--nexus", "w/run.h5", "--template", "w/img_#####.h5", cwd=tmp_path)
+    try:
+        first = wait_for_frames(log, 1, proc)
+        victim = first[0]["worker_pid"]
+        os.kill(victim, signal.SIGKILL)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert not _alive(victim)
+    frames = [e for e in log_lines(log) if e["type"] == "frame"]
+    assert sorted(e["frame"] for e in frames) == list(range(1, HEAVY_FRAMES + 1))
+    assert all(e["worker_pid"] != victim for e in frames[len(first):])
+    assert f"frames 1..{HEAVY_FRAMES} (all frames)" in out
+    assert check_nexus_folder(folder, nexus_reference) == HEAVY_FRAMES
+    assert not [n for n in files_in(folder) if n.endswith(".tmp")]

@@ -40,7 +40,11 @@ def test_template_finds_only_its_own_temporary_files(tmp_path):
               "img_001.img", ".img_001.img.tmp", ".img_001.bin.0123456789ab.tmp"]
     for name in ours + others:
         (tmp_path / name).write_bytes(b"x")
-    assert t.remove_temporaries() == 2
+    # the private folder a CBF or NeXus writer (nbcupy.io.atomic.AtomicPath) writes in
+    folder = tmp_path / ".img_002.img.00000000abcd.tmp"
+    folder.mkdir()
+    (folder / "img_002.img").write_bytes(b"partial")
+    assert t.remove_temporaries() == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
 
 
