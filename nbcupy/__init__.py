@@ -2,7 +2,9 @@
 
 The public API is :func:`simulate` (an image from nanoBragg flags, :class:`Options` or
 prepared models), :func:`prepare` (the models, built once from flags or :class:`Options`),
-:func:`run` (what the ``nbcupy`` command does) and :mod:`nbcupy.series` (many images).
+:func:`simulate_many` (a stack of frames on the backend, or a lazy Dask array of them),
+:func:`run` (what the ``nbcupy`` command does) and :mod:`nbcupy.series` (many images as
+files).
 Heavy modules load on first use.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["simulate", "prepare", "run", "Options", "Prepared", "__version__"]
+__all__ = ["simulate", "simulate_many", "prepare", "run", "Options", "Prepared",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from nbcupy import api
 
         return getattr(api, name)
+    if name == "simulate_many":
+        from nbcupy.series.stack import simulate_many
+
+        return simulate_many
     if name == "series":
         import importlib
 
