@@ -45,6 +45,7 @@ series:
   equals `nbcupy <flags> -phi <its start> -seed <its seed>` byte for byte.
 
 structure factors (as for one image; see README):
+  -hkl FILE.mtz | FILE.cif   MTZ/mmCIF file (by content), expanded to P1
 {structure}
 
 frame files:
@@ -73,7 +74,7 @@ def help_text() -> str:
     from nbcupy.nanobragg.flags import field_option_lines
     from nbcupy.nanobragg.option_fields import OUTPUTS, STRUCTURE
 
-    lines = {group: "\n".join(field_option_lines(group, series=True, width=25))
+    lines = {group: "\n".join(field_option_lines(group, series=True, width=26))
              for group in (STRUCTURE, OUTPUTS)}
     return _HELP.format(structure=lines[STRUCTURE], outputs=lines[OUTPUTS])
 

@@ -710,7 +710,11 @@ def field_option_lines(group: str, *, series: bool = False, width: int = 42) -> 
         if option.group != group or (series and not option.series):
             continue
         first, *more = option.help.split("\n")
-        lines.append(f"  {option.usage:<{width}} {first}")
+        if len(option.usage) < width:
+            lines.append(f"  {option.usage:<{width}} {first}")
+        else:  # too long for its column: the text on the next line
+            lines.append(f"  {option.usage}")
+            more = [first, *more]
         lines.extend(f"  {'':<{width}} {text}" for text in more)
     return lines
 
