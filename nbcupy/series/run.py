@@ -478,9 +478,9 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
                 raise InputError(f"--resume: {template.log_path} records a series with other "
                                  f"{key} ({before!r}, now {run.get(key)!r}); "
                                  "use another --template or remove the old series")
-    template.check_writable()
     if req.master is not None:
         _check_folder(os.path.dirname(req.master), f"--nexus {cfg.nexus}")
+    template.check_writable()
 
     # an existing cluster is checked before any work; a LocalCluster is started later
     executor = None
