@@ -94,6 +94,13 @@ def test_cbf_series_frames_are_the_single_image_counts_read_by_fabio(tmp_path):
             [x for x in ref_lines if not x.startswith("# 20")]
 
 
+def test_geometry_a_cbf_cannot_describe_gives_one_note(tmp_path):
+    proc = ok(series(*FLAGS, "-dials", "-seed", "7", "--frames", "2", "--template",
+                     "c/f_###.cbf", cwd=tmp_path))
+    notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note: CBF:")]
+    assert notes and len(notes) == len(set(notes))  # said once, not once per frame
+
+
 @pytest.mark.parametrize("ext", [".cbf", ".h5"])
 def test_a_frame_made_again_has_the_same_bytes(tmp_path, ext):
     """The header times come from the series, not from the clock: a damaged CBF or NeXus

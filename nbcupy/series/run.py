@@ -357,6 +357,20 @@ def _writer_options(req: _Request, opts: Any, err: TextIO) -> dict[str, Any]:
             if v != getattr(defaults, k) and set(WRITER_OPTION_FORMATS[k]) & req.formats}
 
 
+def _geometry_notes(formats: set[str], sim: Any) -> list[str]:
+    """What readers of the series' CBF or NeXus files will get wrong about its geometry (the
+    notes the single image's writers give, once for the whole series)."""
+    notes = []
+    if "cbf" in formats:
+        from nbcupy.io.cbf import cbf_geometry_notes
+
+        notes += cbf_geometry_notes(sim)
+    if "nexus" in formats and sim.detector.curved:
+        notes.append("NeXus: the detector is curved; NXmx modules are flat, so pixel "
+                     "positions away from the beam centre are misread")
+    return notes
+
+
 def _series_start(previous: dict[str, Any] | None) -> datetime.datetime:
     """When the series starts (UTC, whole seconds): the time its first run recorded, else
     now.  Frame i's headers say i exposures later."""
@@ -516,6 +530,8 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
             setattr(opts, key, value)
         sim = prepared.simulation
         check_output_geometry(opts, sim, req.formats)
+        for note in _geometry_notes(req.formats, sim):
+            print(f"note: {note}", file=err)
         print_summary(sim, prepared.report, opts, backend=cfg.backend, chosen=chosen,
                       dtype=cfg.dtype, out=out)
         phi0_deg, osc_deg = degrees_of(sim.spindle.phi0), degrees_of(sim.spindle.osc)
