@@ -3,9 +3,11 @@
 What belongs here: frame plans (:mod:`~nbcupy.series.plan`, :mod:`~nbcupy.series.orientation`),
 file-name templates (:mod:`~nbcupy.series.template`), rendering and writing one frame
 (:mod:`~nbcupy.series.renderer`, :mod:`~nbcupy.series.images`), the manifest
-(:mod:`~nbcupy.series.manifest`), and the executors (:mod:`~nbcupy.series.local`,
+(:mod:`~nbcupy.series.manifest`), the NeXus master of a series
+(:mod:`~nbcupy.series.master`), and the executors (:mod:`~nbcupy.series.local`,
 :mod:`~nbcupy.series.cluster`), tied together by :func:`run_series`
-(:mod:`~nbcupy.series.run`), which ``nbcupy series`` calls.  What does not: the physics and
+(:mod:`~nbcupy.series.run`), which ``nbcupy series`` calls; and frames as one array instead
+of files, :func:`nbcupy.simulate_many` (:mod:`~nbcupy.series.stack`).  What does not: the physics and
 the engine (a frame is rendered through :func:`nbcupy.simulate`), file formats
 (:mod:`nbcupy.io.registry`).  Dask is imported only by the cluster executor.
 """
