@@ -41,6 +41,7 @@ import numpy as np
 from nbcupy import kernels, physics
 from nbcupy.backends import Backend, asarray, get_backend, to_numpy
 from nbcupy.geometry import rotation_about_axis
+from nbcupy.kernel_choice import KERNEL_CHOICES, choose_fused_kernel
 from nbcupy.kernels import DeviceTerms, LatticeTerms
 from nbcupy.models import Simulation
 from nbcupy.structure_factors import (
@@ -68,15 +69,15 @@ _TILES_PER_THREAD = 4
 #: Smallest tile (sample points) cut for load balance alone.
 _MIN_BALANCED_SAMPLES = 2048
 
-KERNEL_CHOICES = ("auto", "plain", "fused")
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     """How to run the engine: backend, float precision, memory budget (MiB), threads (0=auto),
     and kernel: ``auto`` (the backend's fused settings sum where it applies), ``plain`` (the
-    Array-API reference everywhere) or ``fused`` (like auto, but an error where no fused
-    kernel applies)."""
+    Array-API reference everywhere), ``fused`` (like auto, but an error where no fused
+    kernel applies) or a kernel by name (``c-fused``, ``numpy-fused``, ``cupy-fused``; see
+    :mod:`nbcupy.kernel_choice`)."""
 
     backend: str = "numpy"
     dtype: str = "float64"
@@ -92,7 +93,7 @@ class RenderResult:
     image: float32 NumPy array (spixels, fpixels), photons per pixel.  device_image: the same
     values in the engine's precision on the backend.  omega_sum: nanoBragg's solid-angle sum
     (sr x steps).  active: (spixels, fpixels) bool, the pixels rendered.  kernel: which
-    settings sum ran (``plain``, ``numpy-fused`` or ``cupy-fused``).
+    settings sum ran (``plain``, ``c-fused``, ``numpy-fused`` or ``cupy-fused``).
     """
 
     image: np.ndarray
@@ -248,34 +249,17 @@ class _Engine:
         self.scale = physics.R_E_SQR * sim.beam.fluence / sim.steps
         self.interp_cutoff: int | None = None  # global order index where interpolation stops
 
-        # the settings sum: fused where it applies
+        # the settings sum: fused where it applies (one selection function decides)
+        choice = choose_fused_kernel(sim, self.terms, backend.name, dtype, threads, kernel)
         self.fused: Callable[[Any, Any, Any], Any] | None = None
         self.flat_geometry: Callable[[Any, Any], tuple] | None = None
         self.sub_geometry: Any = None  # kernels_numpy.NumpyOversampledGeometry or None
         self.kernel = "plain"
-        if kernel != "plain" and fused_kernel_applies(sim):
-            if backend.name == "numpy":
-                from nbcupy import kernels_numpy
-
-                block = (kernels_numpy.BLOCK_ELEMENTS if threads <= 1
-                         else kernels_numpy.BLOCK_ELEMENTS_THREADED)
-                self.fused = kernels_numpy.NumpySettingsSum(self.terms, np.dtype(dtype), block)
-                self.kernel = "numpy-fused"
-                if self.Q == 1 and not sim.detector.curved:
-                    self.flat_geometry = kernels_numpy.NumpyFlatGeometry(
-                        sim.detector, sim.beam, -sim.sources.directions[0], np.dtype(dtype),
-                        block)
-                elif self.T == 1 and not sim.detector.curved:
-                    self.sub_geometry = kernels_numpy.NumpyOversampledGeometry(
-                        sim.detector, self.O, np.dtype(dtype), block)
-            elif backend.name == "cupy":
-                from nbcupy.kernels_cupy import CupySettingsSum
-
-                self.fused = CupySettingsSum(self.terms, dtype)
-                self.kernel = "cupy-fused"
-        if kernel == "fused" and self.fused is None:
-            raise ValueError(f"no fused kernel for backend {backend.name!r} with these options "
-                             "(interpolation, -dmin or -oversample_* need the plain kernel)")
+        self.host_fused = False  # the fused sum returns a NumPy array the engine owns
+        if choice is not None:
+            self.fused, self.kernel, self.host_fused = (choice.settings_sum, choice.name,
+                                                        choice.on_host)
+            self.flat_geometry, self.sub_geometry = choice.flat_geometry, choice.sub_geometry
 
         # memory: the budget is shared by the worker threads
         self.budget = memory_mb * 2**20 / max(1, threads)
@@ -302,7 +286,7 @@ class _Engine:
             width = min(n_set, kernels.SETTINGS_CHUNK)
             return max(1, self.max_elements // (Q * width))
         samples = max(_MIN_FUSED_TILE_SAMPLES, int(self.budget // _BYTES_PER_SAMPLE))
-        if self.kernel == "numpy-fused":
+        if self.host_fused:
             samples = min(samples, FUSED_TILE_SAMPLES if self.threads <= 1
                           else FUSED_TILE_SAMPLES_THREADED)
         ppt = max(1, samples // Q)
@@ -527,7 +511,7 @@ class _Engine:
             acc, used_first = self._first_pass_plain(acc, dflat, None, P, None)
         if Q > 1:
             acc = xp.sum(xp.reshape(acc, (Q, P)), axis=0)
-        if self.kernel == "numpy-fused":
+        if self.host_fused:
             # acc is this tile's own array: the same products, in place
             if self.i_bg != 0.0:  # acc >= +0, so adding zero would change nothing
                 np.add(acc, self.i_bg, out=acc)
