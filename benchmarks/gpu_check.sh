@@ -14,6 +14,8 @@
 # Optional environment:
 #   RUNS=3           timed runs per program and case (alternating A B A B, medians)
 #   CASES=P1,P2,P3,P4,H1,H1-f32     whole-process cases, float64 (H1-f32 is float32)
+#   CASES_F32=P1,P2,P3,P4           whole-process cases, float32
+#   DEFAULT_CASES=P1,P2,P3,P4       whole-process cases with default flags (noise image), float64
 #   LARGE_CASES=H4096,G4096         4096x4096 cases, float64 and float32, LARGE_RUNS=1 run each
 #   ENGINE_CASES=P4,H1,H1-f32,H4096,G4096   engine-only timing, float64 (H1-f32: float32)
 #   ENGINE_CASES_F32=P4,H4096,G4096         engine-only timing, float32
@@ -31,6 +33,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
 RUNS="${RUNS:-3}"
 CASES="${CASES:-P1,P2,P3,P4,H1,H1-f32}"
+CASES_F32="${CASES_F32:-P1,P2,P3,P4}"
+DEFAULT_CASES="${DEFAULT_CASES:-P1,P2,P3,P4}"
 LARGE_CASES="${LARGE_CASES:-H4096,G4096}"
 LARGE_RUNS="${LARGE_RUNS:-1}"
 ENGINE_CASES="${ENGINE_CASES:-P4,H1,H1-f32,H4096,G4096}"
@@ -196,11 +200,11 @@ bench() {
     fi
 }
 bench --dtype float64 --nonoise
-bench --dtype float32 --nonoise --cases "P1,P2,P3,P4"
+bench --dtype float32 --nonoise --cases "$CASES_F32"
 bench --dtype float64 --nonoise --cases "$LARGE_CASES" --runs "$LARGE_RUNS"
 bench --dtype float32 --nonoise --cases "$LARGE_CASES" --runs "$LARGE_RUNS"
 if [ "${SKIP_DEFAULT:-0}" != "1" ]; then
-    bench --dtype float64 --cases "P1,P2,P3,P4"
+    bench --dtype float64 --cases "$DEFAULT_CASES"
 fi
 
 # ---------------------------------------------------------------------------------------
