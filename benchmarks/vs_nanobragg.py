@@ -87,10 +87,16 @@ MB = 1024.0 * 1024.0
 
 @dataclass
 class Runs:
-    """Wall times (s) and peak RSS (bytes) of one program on one case."""
+    """Wall times (s), CPU times (user + system, s) and peak RSS (bytes) of one program on
+    one case."""
 
     seconds: list[float] = field(default_factory=list)
     rss: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
     @property
     def median(self) -> float:
@@ -106,8 +112,10 @@ def nbcupy_command() -> list[str]:
     return [sys.executable, "-m", "nbcupy.cli.app"]
 
 
-def run_once(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float, int, str]:
-    """Run ``cmd`` in a fresh temporary folder; (wall seconds, peak RSS bytes, error or "")."""
+def run_once(cmd: list[str], env: dict[str, str], timeout: float
+             ) -> tuple[float, int, str, float]:
+    """Run ``cmd`` in a fresh temporary folder; (wall seconds, peak RSS bytes, error or "",
+    CPU seconds: user + system of the child)."""
     with tempfile.TemporaryDirectory(prefix="nbbench-") as tmp:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL,
@@ -120,7 +128,7 @@ def run_once(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float
             if time.perf_counter() > deadline:
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
-                return float("nan"), 0, f"timed out after {timeout:.0f} s"
+                return float("nan"), 0, f"timed out after {timeout:.0f} s", float("nan")
             time.sleep(0.002)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -129,9 +137,9 @@ def run_once(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[float
             proc.stderr.close()
         if proc.returncode != 0:
             tail = (err.strip().splitlines() or [""])[-1]
-            return wall, 0, f"exit {proc.returncode}: {tail[:200]}"
+            return wall, 0, f"exit {proc.returncode}: {tail[:200]}", float("nan")
         # ru_maxrss is in KiB on Linux
-        return wall, int(usage.ru_maxrss) * 1024, ""
+        return wall, int(usage.ru_maxrss) * 1024, "", usage.ru_utime + usage.ru_stime
 
 
 def engine_rates(name: str, case: Case, dtype: str, backend: str, threads: list[int],
@@ -295,7 +303,8 @@ def whole_process(opts: argparse.Namespace, names: list[str], c_bin: str, c_thre
     print(f"CPUs: {cpus};{load} runs: {opts.runs} (+{opts.warmup} warm-up) each, "
           f"alternating; flags: {flags_note}")
     header = (f"{'case':<7} {'dtype':<8} {'C s':>8} {'nbcupy s':>9} {'C/nbcupy':>9} "
-              f"{'C RSS MB':>9} {'nb RSS MB':>10} {'RSS limit':>10}")
+              f"{'C RSS MB':>9} {'nb RSS MB':>10} {'RSS limit':>10} {'C cpu s':>8} "
+              f"{'nb cpu s':>9}")
     print(header)
     print("-" * len(header))
     failed = False
@@ -312,13 +321,14 @@ def whole_process(opts: argparse.Namespace, names: list[str], c_bin: str, c_thre
             warm = i < opts.warmup
             for cmd, env, runs in ((c_cmd, c_env, c_runs),
                                    (py_cmd, warm_env if warm else py_env, py_runs)):
-                wall, rss, err = run_once(cmd, env, opts.timeout)
+                wall, rss, err, cpu = run_once(cmd, env, opts.timeout)
                 if err:
                     error = f"{'nanoBragg' if runs is c_runs else 'nbcupy'}: {err}"
                     break
                 if not warm:
                     runs.seconds.append(wall)
                     runs.rss.append(rss)
+                    runs.cpu.append(cpu)
             if error:
                 break
         if error:
@@ -329,15 +339,16 @@ def whole_process(opts: argparse.Namespace, names: list[str], c_bin: str, c_thre
         limit = 3 * 4 * case.pixels + 300 * MB
         ratio = c_runs.median / py_runs.median
         print(f"{name:<7} {dtype:<8} {c_runs.median:8.3f} {py_runs.median:9.3f} {ratio:9.2f} "
-              f"{max(c_runs.rss) / MB:9.0f} {max(py_runs.rss) / MB:10.0f} {limit / MB:10.0f}",
-              flush=True)
+              f"{max(c_runs.rss) / MB:9.0f} {max(py_runs.rss) / MB:10.0f} {limit / MB:10.0f} "
+              f"{c_runs.cpu_median:8.2f} {py_runs.cpu_median:9.2f}", flush=True)
         results.append({"case": name, "args": case.args, "dtype": dtype, "pixels": case.pixels,
                         "c_seconds": c_runs.seconds, "nbcupy_seconds": py_runs.seconds,
                         "c_median": c_runs.median, "nbcupy_median": py_runs.median,
-                        "ratio": ratio, "c_peak_rss": max(c_runs.rss),
+                        "ratio": ratio, "c_cpu_seconds": c_runs.cpu,
+                        "nbcupy_cpu_seconds": py_runs.cpu, "c_peak_rss": max(c_runs.rss),
                         "nbcupy_peak_rss": max(py_runs.rss), "rss_limit": limit})
     print("ratio = C time / nbcupy time (throughput of nbcupy relative to nanoBragg.c); "
-          "RSS limit = 3 x float-image bytes + 300 MB")
+          "RSS limit = 3 x float-image bytes + 300 MB; cpu = user + system seconds (medians)")
     return failed
 
 
