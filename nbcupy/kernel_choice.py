@@ -130,9 +130,14 @@ def choose_fused_kernel(sim: Any, terms: Any, backend: str, dtype: str, threads:
         fused = kernels_numpy.NumpySettingsSum(terms, dtype, block)
         return FusedKernel("numpy-fused", fused, True, flat, sub)
     if backend == "cupy" and requested in ("auto", "fused", "cupy-fused"):
-        from nbcupy.kernels_cupy import CupySettingsSum
+        from nbcupy.kernels_cupy import CupySettingsSum, kernel_applies
 
-        return FusedKernel("cupy-fused", CupySettingsSum(terms, dtype), False)
+        if kernel_applies(terms):
+            return FusedKernel("cupy-fused", CupySettingsSum(terms, dtype), False)
+        if requested == "auto":
+            return None
+        raise ValueError("the CUDA kernel does not cover these terms (a structure-factor "
+                         "grid of 2^31 nodes or more)")
     if requested == "auto":
         return None
     raise ValueError(f"no {requested} kernel for backend {backend!r}")

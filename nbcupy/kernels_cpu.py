@@ -23,27 +23,16 @@ import numpy as np
 
 from nbcupy._settings_sum import levels, settings_sum
 from nbcupy.kernels import LatticeTerms
-from nbcupy.kernels_cupy import SHAPE_CODES, kernel_arguments
+from nbcupy.kernels_cupy import kernel_applies, kernel_arguments
 
 __all__ = ["CpuSettingsSum", "applies", "levels", "LEVEL_NAMES"]
 
 #: The instruction-set levels of :func:`levels`.
 LEVEL_NAMES = {4: "x86-64-v4 (AVX-512)", 3: "x86-64-v3 (AVX2)", 2: "x86-64-v2 (SSE4.2)",
                0: "baseline"}
-#: The kernel indexes the padded structure-factor grid with 32-bit integers.
-MAX_GRID_NODES = 2**31 - 1
 
-
-def applies(terms: LatticeTerms) -> bool:
-    """Whether the compiled kernel can evaluate ``terms``: a known spot shape and a padded
-    grid of fewer than 2^31 nodes."""
-    if terms.shape not in SHAPE_CODES:
-        return False
-    if terms.grid is not None:
-        rh, rk, rl = terms.grid_index.ranges
-        if (rh + 2) * (rk + 2) * (rl + 2) > MAX_GRID_NODES:
-            return False
-    return True
+#: Whether the compiled kernel can evaluate given terms (the same rule as on the GPU).
+applies = kernel_applies
 
 
 class CpuSettingsSum:

@@ -42,6 +42,22 @@ def kernel_source(dtype: str) -> str:
             + KERNEL_FILE.read_text(encoding="utf-8"))
 
 
+#: The kernel indexes the padded structure-factor grid with 32-bit integers.
+MAX_GRID_NODES = 2**31 - 1
+
+
+def kernel_applies(terms: LatticeTerms) -> bool:
+    """Whether the kernel (on either target) can evaluate ``terms``: a known spot shape and a
+    padded structure-factor grid of fewer than 2^31 nodes."""
+    if terms.shape not in SHAPE_CODES:
+        return False
+    if terms.grid is not None:
+        rh, rk, rl = terms.grid_index.ranges
+        if (rh + 2) * (rk + 2) * (rl + 2) > MAX_GRID_NODES:
+            return False
+    return True
+
+
 def kernel_arguments(terms: LatticeTerms, dtype: str) -> dict[str, Any]:
     """Host (NumPy) values of the kernel's inputs other than the directions and output."""
     real = np.dtype(dtype).type
@@ -78,8 +94,9 @@ class CupySettingsSum:
     def __init__(self, terms: LatticeTerms, dtype: str) -> None:
         import cupy
 
-        if terms.shape not in SHAPE_CODES:
-            raise ValueError(f"unknown crystal shape {terms.shape!r}")
+        if not kernel_applies(terms):
+            raise ValueError(f"the CUDA settings sum does not apply (spot shape {terms.shape!r}, "
+                             "or a structure-factor grid of 2^31 nodes or more)")
         self.cp = cupy
         self.dtype = np.dtype(dtype)
         self.terms = terms

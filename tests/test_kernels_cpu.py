@@ -243,3 +243,16 @@ def test_named_kernels():
         _image(_simulation("-dmin 70"), kernel="c-fused")
     assert set(kernel_choice.KERNEL_CHOICES) >= {"auto", "plain", "fused", "c-fused",
                                                  "numpy-fused", "cupy-fused"}
+
+
+def test_grids_beyond_32_bit_indices_are_left_to_the_numpy_kernel():
+    from nbcupy.kernels_cupy import kernel_applies
+
+    terms = _axis_terms((5, 5, 5))
+    big = LatticeTerms(coef=terms.coef, offset=terms.offset, shape="square",
+                       n_cells=terms.n_cells, fudge=1.0, recip=terms.recip, default_F=1.0,
+                       grid=np.zeros((1, 1, 1)),
+                       grid_index=GridIndex(0, 2000, 0, 2000, 0, 1000, (2001, 2001, 1001)))
+    assert kernel_applies(terms) and not kernel_applies(big)
+    with pytest.raises(ValueError, match="does not apply"):
+        CpuSettingsSum(big, "float64")
