@@ -64,16 +64,16 @@ def compiled_enabled() -> bool:
     return value not in ("0", "false", "no", "off")
 
 
-def _compiled_sum(terms: Any, dtype: str) -> Callable[[Any, Any, Any], Any] | None:
-    """The compiled CPU settings sum for ``terms``, or None where the extension is missing
-    or does not cover them."""
+def _compiled_sum(terms: Any, dtype: str) -> tuple[Callable[[Any, Any, Any], Any] | None, str]:
+    """(the compiled CPU settings sum for ``terms``, "") or (None, why not)."""
     try:
         kernels_cpu = importlib.import_module("nbcupy.kernels_cpu")
     except ImportError:
-        return None
+        return None, ("the C extension nbcupy._settings_sum is not available: it is built "
+                      "when nbcupy is installed with a C compiler")
     if not kernels_cpu.applies(terms):
-        return None
-    return kernels_cpu.CpuSettingsSum(terms, dtype)
+        return None, "the compiled kernel does not cover a structure-factor grid this large"
+    return kernels_cpu.CpuSettingsSum(terms, dtype), ""
 
 
 def _host_geometry(sim: Any, dtype: str, block: int) -> tuple[Any, Any]:
@@ -120,13 +120,11 @@ def choose_fused_kernel(sim: Any, terms: Any, backend: str, dtype: str, threads:
                  else kernels_numpy.BLOCK_ELEMENTS_THREADED)
         flat, sub = _host_geometry(sim, dtype, block)
         if requested == "c-fused" or (requested != "numpy-fused" and compiled_enabled()):
-            compiled = _compiled_sum(terms, dtype)
+            compiled, why = _compiled_sum(terms, dtype)
             if compiled is not None:
                 return FusedKernel("c-fused", compiled, True, flat, sub)
             if requested == "c-fused":
-                raise ValueError("the compiled kernel (C extension nbcupy._settings_sum) is "
-                                 "not available: it is built when nbcupy is installed with a "
-                                 "C compiler")
+                raise ValueError(why)
         fused = kernels_numpy.NumpySettingsSum(terms, dtype, block)
         return FusedKernel("numpy-fused", fused, True, flat, sub)
     if backend == "cupy" and requested in ("auto", "fused", "cupy-fused"):
