@@ -99,7 +99,7 @@ def tile_fast(ctx: ImageContext, comps: list[Any] | None, air: Any, P: int, firs
         acc, used_first = order_rules.first_pass_plain(ctx, acc, dflat, None, P, None)
     if Q > 1:
         acc = xp.sum(xp.reshape(acc, (Q, P)), axis=0)
-    if ctx.kernel.name == "numpy-fused":
+    if ctx.kernel.on_host:
         # acc is this tile's own array: the same products, in place
         if ctx.i_bg != 0.0:  # acc >= +0, so adding zero would change nothing
             np.add(acc, ctx.i_bg, out=acc)

@@ -33,8 +33,8 @@ from nbcupy.experiment.regions import active_pixels
 DEFAULT_MEMORY_MB = 256.0
 #: Bytes of temporaries per sample point for the per-sample geometry (fused paths).
 _BYTES_PER_SAMPLE = 256
-#: Largest tile (sample points) of the fused NumPy path on one thread (its per-sample arrays
-#: stay in cache) and on several (larger, so that each NumPy call outlasts a GIL hand-over).
+#: Largest tile (sample points) of the host kernels on one thread (their per-sample arrays
+#: stay in cache) and on several (larger, so that each call outlasts a GIL hand-over).
 FUSED_TILE_SAMPLES = 32768
 FUSED_TILE_SAMPLES_THREADED = 131072
 #: Smallest tile (sample points) of the fused paths, however small the budget: their
@@ -50,8 +50,9 @@ _MIN_BALANCED_SAMPLES = 2048
 class EngineSettings:
     """How to run the engine: backend, float precision, memory budget (MiB), threads (0=auto),
     and kernel: ``auto`` (the backend's fused settings sum where it applies), ``plain`` (the
-    Array-API reference everywhere) or ``fused`` (like auto, but an error where no fused
-    kernel applies)."""
+    Array-API reference everywhere), ``fused`` (like auto, but an error where no fused
+    kernel applies) or a kernel by name (``c-fused``, ``numpy-fused``, ``cupy-fused``; see
+    :mod:`nbcupy.engine.kernels`)."""
 
     backend: str = "numpy"
     dtype: str = "float64"
@@ -67,7 +68,7 @@ class RenderResult:
     image: float32 NumPy array (spixels, fpixels), photons per pixel.  device_image: the same
     values in the engine's precision on the backend.  omega_sum: nanoBragg's solid-angle sum
     (sr x steps).  active: (spixels, fpixels) bool, the pixels rendered.  kernel: which
-    settings sum ran (``plain``, ``numpy-fused`` or ``cupy-fused``).
+    settings sum ran (``plain``, ``c-fused``, ``numpy-fused`` or ``cupy-fused``).
     """
 
     image: np.ndarray
@@ -99,7 +100,7 @@ def pixels_per_tile(ctx: ImageContext, n_active: int, whole_image: bool = False)
         width = min(n_set, SETTINGS_CHUNK)
         return max(1, ctx.max_elements // (Q * width))
     samples = max(_MIN_FUSED_TILE_SAMPLES, int(ctx.budget // _BYTES_PER_SAMPLE))
-    if kern.name == "numpy-fused":
+    if kern.on_host:
         samples = min(samples, FUSED_TILE_SAMPLES if ctx.threads <= 1
                       else FUSED_TILE_SAMPLES_THREADED)
     ppt = max(1, samples // Q)
