@@ -19,13 +19,14 @@ installation); the engine then uses the fused NumPy kernel
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 
 from nbcupy.engine.kernels._settings_sum import levels, settings_sum
 from nbcupy.engine.kernels.cuda import kernel_applies, kernel_arguments
-from nbcupy.engine.kernels.plain import LatticeTerms
+from nbcupy.engine.kernels.plain import LatticeTerms, same_crystal
 
 __all__ = ["CpuSettingsSum", "applies", "levels", "LEVEL_NAMES"]
 
@@ -54,6 +55,20 @@ class CpuSettingsSum:
         self.recip = np.ascontiguousarray(args["recip"])
         self.scalars = tuple(v.item() for v in args["scalars"])
         self.level = -1 if level is None else int(level)
+
+    def with_terms(self, terms: LatticeTerms) -> CpuSettingsSum:
+        """The same sum for other crystal settings of the same crystal (another rotation):
+        the padded grid is kept, only the settings' matrices are replaced."""
+        if not same_crystal(terms, self.terms):
+            return CpuSettingsSum(terms, self.dtype, None if self.level < 0 else self.level)
+        other = copy.copy(self)
+        other.terms = terms
+        other.coef = np.ascontiguousarray(terms.coef, dtype=self.dtype).reshape(-1)
+        other.offset = np.ascontiguousarray(terms.offset, dtype=self.dtype).reshape(-1)
+        other.recip = np.ascontiguousarray(
+            np.asarray(terms.recip, dtype=np.float64).reshape(-1), dtype=self.dtype)
+        other.scalars = (int(terms.n_settings), *self.scalars[1:])
+        return other
 
     def __call__(self, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
         dt = self.dtype

@@ -18,6 +18,7 @@ goes through :mod:`nbcupy.backends` (the only place that imports CuPy).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from nbcupy.backends import Backend, asarray, compile_raw_kernel, contiguous
 from nbcupy.engine.amplitudes import padded_grid
-from nbcupy.engine.kernels.plain import LatticeTerms
+from nbcupy.engine.kernels.plain import LatticeTerms, same_crystal
 
 #: Spot shapes as the kernel numbers them.
 SHAPE_CODES = {"square": 0, "round": 1, "gauss": 2, "tophat": 3}
@@ -103,6 +104,22 @@ class CudaSettingsSum:
         self.coef, self.offset, self.grid, self.recip = (
             asarray(backend, args[name]) for name in ("coef", "offset", "grid", "recip"))
         self.scalars = args["scalars"]
+
+    def with_terms(self, terms: LatticeTerms) -> CudaSettingsSum:
+        """The same sum for other crystal settings of the same crystal (another rotation):
+        the compiled kernel and the padded grid on the device are kept, only the settings'
+        matrices are sent."""
+        if not same_crystal(terms, self.terms):
+            return CudaSettingsSum(terms, str(self.dtype), self.backend)
+        other = copy.copy(self)
+        other.terms = terms
+        other.coef = asarray(self.backend, np.ascontiguousarray(terms.coef, dtype=self.dtype))
+        other.offset = asarray(self.backend,
+                               np.ascontiguousarray(terms.offset, dtype=self.dtype))
+        other.recip = asarray(self.backend, np.ascontiguousarray(
+            np.asarray(terms.recip, dtype=np.float64).reshape(-1), dtype=self.dtype))
+        other.scalars = (np.int32(terms.n_settings), *self.scalars[1:])
+        return other
 
     def __call__(self, dx: Any, dy: Any, dz: Any) -> Any:
         xp = self.backend.xp
