@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
-from nbcupy.engine import EngineSettings, RenderResult, render
+from nbcupy.engine import EngineSettings, Renderer, RenderResult, render
 from nbcupy.experiment.models import Simulation
 from nbcupy.experiment.regions import roi_pixels
 from nbcupy.io.registry import format_named
@@ -150,7 +150,8 @@ def prepare(args: str | Sequence[str] | Options | None = None, *,
 def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
              backend: str = "numpy", dtype: str = "float64", memory_mb: float | None = None,
              threads: int = 0, corrected: bool | None = None, progress: Any = None,
-             prepared: Prepared | tuple | None = None) -> SimulationResult:
+             prepared: Prepared | tuple | None = None,
+             renderer: Renderer | None = None) -> SimulationResult:
     """Simulate one image.
 
     ``args`` are nanoBragg flags (a string or a list), an :class:`Options`, or the
@@ -159,7 +160,9 @@ def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
     ``dtype`` ``float64`` or ``float32``; ``memory_mb`` the engine's memory budget for
     temporaries (MiB); ``threads`` CPU worker threads (0 = all cores); ``corrected`` switches
     nanoBragg's known defects off; ``progress(done, total)`` is called as pixels complete.
-    No file is written.
+    ``renderer``: an :class:`nbcupy.engine.Renderer` kept between calls (many images of one
+    experiment: it renders with its own backend, precision and threads, reusing what the
+    images share).  No file is written.
     """
     from nbcupy.engine import DEFAULT_MEMORY_MB
 
@@ -167,9 +170,12 @@ def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
         prepared = args
     sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
     rng = copy.deepcopy(rng)  # the noise image advances it; the prepared state stays
-    settings = EngineSettings(backend=backend, dtype=dtype,
-                              memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
-    result = render(sim, settings, progress=progress)
+    if renderer is not None:
+        result = renderer.render(sim, progress=progress)
+    else:
+        settings = EngineSettings(backend=backend, dtype=dtype,
+                                  memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
+        result = render(sim, settings, progress=progress)
     mask = sim.sampling.mask
     stats = image_statistics(result.image, roi_pixels(sim.detector, sim.sampling),
                              None if mask is None else ~mask,

@@ -72,10 +72,13 @@ def test_numpy_and_array_api_strict_give_the_same_image(case, dtype):
     flags, _ = case
     a = render(flags, dtype=dtype)
     b = render(flags, dtype=dtype, backend="strict")
-    rel = 1e-13 if dtype == "float64" else 1e-6
+    # strict runs the plain reference; NumPy its fastest fused kernel, the compiled one where
+    # it is built, whose stated agreement with the reference is 1e-12 / 1e-5 of the maximum
+    # (the NumPy kernel is bit-identical: tests/test_engine_fused.py)
+    rel = 1e-12 if dtype == "float64" else 1e-5
     assert_images_close(np.asarray(to_numpy(b.image), dtype=np.float64),
                         np.asarray(to_numpy(a.image), dtype=np.float64), rel, "strict vs numpy")
-    assert_images_close(b.image_f32, a.image_f32, max(rel, 1e-6), "strict vs numpy (float32)")
+    assert_images_close(b.image_f32, a.image_f32, max(rel, 1e-5), "strict vs numpy (float32)")
 
 
 @settings(max_examples=examples(120))

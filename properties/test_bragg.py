@@ -122,4 +122,6 @@ def test_dmin_keeps_exactly_the_pixels_at_or_below_that_resolution(s, dmin_frac)
     keep = res >= dmin * (1 + 1e-9)
     drop = res <= dmin * (1 - 1e-9)
     assert np.all(img[drop] == 0.0)
-    np.testing.assert_allclose(img[keep], ref[keep], rtol=1e-12, atol=0)
+    # -dmin runs the plain kernel, the image without it the compiled one where it is built:
+    # the same to 1e-12 of the image maximum (their stated agreement), exactly where both plain
+    np.testing.assert_allclose(img[keep], ref[keep], rtol=1e-12, atol=1e-12 * float(ref.max()))

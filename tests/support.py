@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import shutil
@@ -14,8 +15,10 @@ from types import ModuleType
 import pytest
 
 
-def require_extension(module_level: bool = False) -> ModuleType:
-    """The C extension :mod:`nbcupy.nanobragg._sequential`.
+def require_extension(module_level: bool = False,
+                      name: str = "nanobragg._sequential") -> ModuleType:
+    """The C extension ``nbcupy.<name>`` (``nanobragg._sequential`` by default, or
+    ``engine.kernels._settings_sum``).
 
     Skips the calling test where it is not installed and no C compiler is on this machine
     (the package then runs its NumPy/Python fallbacks); where a compiler exists the
@@ -23,15 +26,14 @@ def require_extension(module_level: bool = False) -> ModuleType:
     ``module_level``: called while a test module is imported (skips the whole module).
     """
     try:
-        from nbcupy.nanobragg import _sequential
+        return importlib.import_module(f"nbcupy.{name}")
     except ImportError as exc:
         compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
         if shutil.which(compiler) or shutil.which("cc") or shutil.which("gcc"):
-            pytest.fail(f"nbcupy.nanobragg._sequential is not importable although a C compiler is "
+            pytest.fail(f"nbcupy.{name} is not importable although a C compiler is "
                         f"installed ({exc}); reinstall with pip install -e .")
-        pytest.skip(f"nbcupy.nanobragg._sequential is not built (no C compiler): {exc}",
+        pytest.skip(f"nbcupy.{name} is not built (no C compiler): {exc}",
                     allow_module_level=module_level)
-    return _sequential
 
 
 def nbcupy(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -4,9 +4,11 @@
   :func:`nbcupy.engine.kernels.plain.settings_sum_plain` operation for operation, so the images
   must be bit-identical to the plain kernel on NumPy and to ``array_api_strict`` (which always
   runs the plain kernel), for any threads and tiles.
-* CUDA: :mod:`nbcupy.engine.kernels.cuda`'s source is compiled for the CPU with g++ and a few
-  macros and compared with the plain sum within rounding; with nvcc it must also compile to PTX;
-  on a machine with CuPy and a GPU the whole engine is compared too.
+* CUDA: :mod:`nbcupy.engine.kernels.cuda`'s kernel (``settings_sum_kernel.h``) is compiled for
+  the CPU with g++ and a few macros and compared with the plain sum within rounding, and with
+  the CPU build of the same source (the C extension, ``tests/test_kernels_cpu.py``) bit for
+  bit; with nvcc it must also compile to PTX; on a machine with CuPy and a GPU the whole
+  engine is compared too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nbcupy.engine.kernels import fused_kernel_applies
 from nbcupy.engine.kernels import plain as kernels
 from nbcupy.engine.sample_geometry import pixel_coordinates, sample_geometry
 from nbcupy.engine.tiling import pixels_per_tile
+from tests.support import require_extension
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 RANDOM20 = str(GOLDEN / "inputs" / "random20.hkl")
@@ -86,14 +89,14 @@ def _image(sim, **kw) -> tuple[np.ndarray, str]:
 def test_numpy_fused_is_bit_identical_to_plain(name, dtype):
     sim = _simulation(FEATURES[name])
     assert fused_kernel_applies(sim)
-    fused, kind = _image(sim, dtype=dtype)
+    fused, kind = _image(sim, dtype=dtype, kernel="numpy-fused")
     assert kind == "numpy-fused"
     plain, kind = _image(sim, dtype=dtype, kernel="plain")
     assert kind == "plain"
     assert fused.max() > 0
     assert np.array_equal(fused, plain), float(np.max(np.abs(fused - plain)))
     # tiles and threads do not change a bit either
-    tiled, _ = _image(sim, dtype=dtype, memory_mb=0.05, threads=2)
+    tiled, _ = _image(sim, dtype=dtype, memory_mb=0.05, threads=2, kernel="numpy-fused")
     assert np.array_equal(fused, tiled)
 
 
@@ -137,7 +140,7 @@ def test_oversampled_rows_match_plain_geometry(extra, dtype):
 def test_numpy_fused_matches_array_api_strict(dtype):
     pytest.importorskip("array_api_strict")
     sim = _simulation(FEATURES["mosaic_phi0"] + " -polar 0.8")
-    fused, kind = _image(sim, dtype=dtype)
+    fused, kind = _image(sim, dtype=dtype, kernel="numpy-fused")
     assert kind == "numpy-fused"
     strict, kind = _image(sim, dtype=dtype, backend="strict")
     assert kind == "plain"
@@ -153,12 +156,13 @@ def test_numpy_flat_geometry_is_bit_identical_to_plain(extra, dtype):
     sim = _simulation(f"-oversample 1 {extra}")
     eng = _context(sim, dtype, 256.0, 1)
     assert eng.kernel.flat_geometry is not None
-    fused, kind = _image(sim, dtype=dtype)
+    fused, kind = _image(sim, dtype=dtype, kernel="numpy-fused")
     assert kind == "numpy-fused"
     plain, _ = _image(sim, dtype=dtype, kernel="plain")
     assert fused.max() > 0
     assert np.array_equal(fused, plain)
-    assert np.array_equal(fused, _image(sim, dtype=dtype, threads=2, memory_mb=0.05)[0])
+    assert np.array_equal(fused, _image(sim, dtype=dtype, threads=2, memory_mb=0.05,
+                                        kernel="numpy-fused")[0])
 
 
 def test_settings_sum_in_several_chunks():
@@ -167,7 +171,7 @@ def test_settings_sum_in_several_chunks():
     eng = _context(sim, "float64", 64.0, 1)
     assert eng.n_settings > kernels.SETTINGS_CHUNK
     assert len(eng.terms.chunks()) > 1
-    fused, _ = _image(sim)
+    fused, _ = _image(sim, kernel="numpy-fused")
     plain, _ = _image(sim, kernel="plain")
     assert np.array_equal(fused, plain)
 
@@ -208,10 +212,6 @@ _SHIM = r"""
 #define __restrict__
 struct nb_index { long long x; };
 static nb_index blockIdx = {0}, blockDim = {1}, threadIdx = {0};
-static inline double sinpi(double x) { return std::sin(M_PI * x); }
-static inline float sinpif(float x) { return (float)std::sin(M_PI * (double)x); }
-using std::sin; using std::cos; using std::ceil; using std::sqrt; using std::exp;
-using std::fmin; using std::fmax;
 extern "C" void nb_set_index(long long i) { blockIdx.x = i; }
 """
 
@@ -225,8 +225,9 @@ def _cpu_kernel(tmp_path: Path, dtype: str):
     src = tmp_path / f"kernel_{dtype}.cpp"
     src.write_text(_SHIM + kernel_source(dtype))
     lib = tmp_path / f"kernel_{dtype}.so"
-    subprocess.run([gxx, "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True,
-                   capture_output=True, text=True)
+    # no contraction into fused multiply-adds: the same operations as the C extension
+    subprocess.run([gxx, "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(lib),
+                    str(src)], check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(lib))
 
 
@@ -270,6 +271,26 @@ def test_cuda_kernel_source_on_the_cpu_matches_plain(name, dtype, tmp_path):
     rtol = 1e-12 if dtype == "float64" else 2e-5
     scale = float(np.max(np.abs(want)))
     assert np.max(np.abs(got - want)) <= rtol * scale, float(np.max(np.abs(got - want)) / scale)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["mosaic_phi0", "many_cells", "round", "gauss", "tophat",
+                                  "hkl_phi_oversample"])
+def test_cuda_kernel_source_on_the_cpu_equals_the_c_extension(name, dtype, tmp_path):
+    # one source, two targets: the CUDA kernel (one thread per sample) and the CPU build
+    # (vectorised blocks of samples) do the same operations in the same order
+    require_extension(name="engine.kernels._settings_sum")
+    from nbcupy.engine.kernels.cpu import CpuSettingsSum
+
+    lib = _cpu_kernel(tmp_path, dtype)
+    sim = _simulation(FEATURES[name] + " -detpixels 8")
+    eng = build_context(sim, get_backend("numpy"), dtype, 64.0, 1, kernel="plain")
+    fp, sp, P = pixel_coordinates(eng, range(0, 64))
+    comps, _ = sample_geometry(eng, fp, sp)
+    dflat = [c.reshape(-1) for c in comps]
+    cuda = _run_cpu_kernel(lib, eng.terms, dtype, dflat)
+    assert cuda.max() > 0
+    assert np.array_equal(cuda, CpuSettingsSum(eng.terms, dtype)(*dflat))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -12,7 +12,8 @@ then applies r_e^2 fluence / steps and the solid-angle, polarization and absorpt
 
 Modules, in the order the data flows through them:
 
-* :mod:`~nbcupy.engine.tiling`: :func:`render`, tile sizes, threads;
+* :mod:`~nbcupy.engine.tiling`: :func:`render` (one image), :class:`Renderer` (many images of
+  one experiment), tile sizes, threads;
 * :mod:`~nbcupy.engine.context`: what is prepared once per image;
 * :mod:`~nbcupy.engine.crystal_settings`: the settings matrices (phi, mosaic, sources);
 * :mod:`~nbcupy.engine.sample_geometry`: where each sample point is;
@@ -26,6 +27,12 @@ set-up rules, output conversions (those are in :mod:`nbcupy.nanobragg` and :mod:
 The engine reads only the experiment models, the backends and its own modules.
 """
 
-from nbcupy.engine.tiling import DEFAULT_MEMORY_MB, EngineSettings, RenderResult, render
+from nbcupy.engine.tiling import (
+    DEFAULT_MEMORY_MB,
+    EngineSettings,
+    Renderer,
+    RenderResult,
+    render,
+)
 
-__all__ = ["DEFAULT_MEMORY_MB", "EngineSettings", "RenderResult", "render"]
+__all__ = ["DEFAULT_MEMORY_MB", "EngineSettings", "RenderResult", "Renderer", "render"]

@@ -7,6 +7,7 @@ factors and the memory budget.  Built by :func:`build_context`; read by the tile
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -73,11 +74,31 @@ class ImageContext:
 BYTES_PER_ELEMENT = 96
 
 
+#: The models an image's frame-independent parts are built from: two simulations that share
+#: these (the same objects) differ only in the crystal's orientation and the spindle.
+FRAME_INDEPENDENT = ("detector", "beam", "sources", "sampling", "structure_factors")
+
+
+def shares_frame_independent_parts(a: Simulation, b: Simulation) -> bool:
+    """Whether ``a`` and ``b`` hold the same detector, beam, sources, sampling and structure
+    factors (the same model objects, as the frames of one series do) and the same defects
+    setting, so that what was prepared for one serves the other."""
+    return a.corrected == b.corrected and all(
+        getattr(a, name) is getattr(b, name) for name in FRAME_INDEPENDENT)
+
+
 def build_context(sim: Simulation, backend: Backend, dtype: str, memory_mb: float,
-                  threads: int, kernel: str = "auto") -> ImageContext:
+                  threads: int, kernel: str = "auto",
+                  previous: ImageContext | None = None) -> ImageContext:
     """Prepare ``sim`` for rendering on ``backend`` in ``dtype`` with ``threads`` CPU threads,
     a budget of ``memory_mb`` MiB for temporaries (all threads together) and the kernel
-    ``kernel`` (see :data:`nbcupy.engine.kernels.KERNEL_CHOICES`)."""
+    ``kernel`` (see :data:`nbcupy.engine.kernels.KERNEL_CHOICES`).
+
+    ``previous``: the context of an image of another frame of the same series (built with the
+    same arguments, :func:`shares_frame_independent_parts`); its frame-independent parts are
+    reused: the amplitude grid on the device, the kernels' padded grid and compiled code, the
+    fused geometry's scratch buffers.  Only the crystal settings are computed again.
+    """
     if not (0.0 < memory_mb < math.inf):
         raise ValueError(f"memory budget must be a positive number of MiB, got {memory_mb}")
     xp = backend.xp
@@ -88,11 +109,20 @@ def build_context(sim: Simulation, backend: Backend, dtype: str, memory_mb: floa
         return asarray(backend, value, d)
 
     terms = lattice_terms(sim)
-    choice = select_kernel(sim, terms, backend, dtype, threads, kernel)
-    dev = to_device(terms, xp, dt, conv)
+    if previous is not None and not shares_frame_independent_parts(previous.sim, sim):
+        previous = None
+    if previous is not None:
+        choice = previous.kernel
+        if choice.settings_sum is not None:
+            choice = dataclasses.replace(choice,
+                                         settings_sum=choice.settings_sum.with_terms(terms))
+        dev = to_device(terms, xp, dt, conv, previous=previous.dev)
+    else:
+        choice = select_kernel(sim, terms, backend, dtype, threads, kernel)
+        dev = to_device(terms, xp, dt, conv)
     dev_first = None
     if needs_first_pass(sim):
-        dev_first = to_device(lattice_terms(sim, first_pass=True), xp, dt, conv)
+        dev_first = to_device(lattice_terms(sim, first_pass=True), xp, dt, conv, previous=dev)
     i_bg = physics.water_background(samp.water_size, sim.beam.fluence, sim.corrected)
     if sim.corrected:  # added once per pixel, not once per step
         i_bg *= sim.steps

@@ -226,7 +226,7 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
                  first_pass: bool) -> tuple[np.ndarray, float, bool]:
     """A tile with nanoBragg's order-dependent rules (running sums, -dmin culling,
     interpolation cut-off).  ``comps`` and ``air`` are (P, Q), in loop order.  Returns the
-    pixels' values (host, engine precision), their solid-angle sum and whether the
+    pixels' values (backend array, engine precision), their solid-angle sum and whether the
     first-pass rule was used."""
     xp, dt = ctx.xp, ctx.dtype
     sim = ctx.sim
@@ -340,4 +340,4 @@ def tile_general(ctx: ImageContext, comps: list[Any], air: Any, P: int, tile_sta
         osum = float(xp.sum(omega)) * Q
     else:
         osum = float(xp.sum(omega))
-    return to_numpy(value), osum, used_first
+    return value, osum, used_first

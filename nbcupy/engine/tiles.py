@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from nbcupy.backends import to_numpy
 from nbcupy.engine import order_rules, physics
 from nbcupy.engine.context import ImageContext
 from nbcupy.engine.kernels.plain import settings_sum_plain
@@ -21,9 +20,9 @@ from nbcupy.engine.sample_geometry import pixel_coordinates, sample_geometry
 def evaluate_tile(ctx: ImageContext, flat_pixels: np.ndarray | range, tile_start_rank: int,
                   first_pass: bool) -> tuple[np.ndarray, float, bool]:
     """Render the pixels ``flat_pixels`` (row-major indices, an array or a range) that start
-    at rank ``tile_start_rank`` among the rendered pixels; returns their values (host array
-    in the engine's precision, photons), their solid-angle sum (sr x samples) and whether the
-    phi = 0 first-pass rule was used."""
+    at rank ``tile_start_rank`` among the rendered pixels; returns their values (an array of
+    the backend in the engine's precision, photons), their solid-angle sum (sr x samples)
+    and whether the phi = 0 first-pass rule was used."""
     fpixels = ctx.sim.detector.fpixels
     kern = ctx.kernel
     rows = None  # (first row, rows) when the tile is whole rows of the image
@@ -99,7 +98,7 @@ def tile_fast(ctx: ImageContext, comps: list[Any] | None, air: Any, P: int, firs
         acc, used_first = order_rules.first_pass_plain(ctx, acc, dflat, None, P, None)
     if Q > 1:
         acc = xp.sum(xp.reshape(acc, (Q, P)), axis=0)
-    if ctx.kernel.name == "numpy-fused":
+    if ctx.kernel.on_host:
         # acc is this tile's own array: the same products, in place
         if ctx.i_bg != 0.0:  # acc >= +0, so adding zero would change nothing
             np.add(acc, ctx.i_bg, out=acc)
@@ -114,4 +113,4 @@ def tile_fast(ctx: ImageContext, comps: list[Any] | None, air: Any, P: int, firs
     if polar_first is not None:
         value = value * polar_first
     value = value * omega
-    return to_numpy(value), float(xp.sum(omega)) * Q, used_first
+    return value, float(xp.sum(omega)) * Q, used_first

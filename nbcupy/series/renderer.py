@@ -3,12 +3,12 @@
 
 :class:`FrameRenderer` is built once per process from the prepared models; per frame only
 the crystal's rotation (the spindle start, or the still's orientation) and the noise seed
-change.  :meth:`FrameRenderer.render` is the one place where a frame meets the engine, so a
-renderer that keeps the engine's frame-independent parts between frames (device copies of
-the structure factors, detector geometry, sub-pixel tables) or renders several frames at once
-replaces that method and nothing else.  :func:`produce_frame` turns a rendered frame into its
-file (written atomically: temporary name in the same folder, then a rename) and returns the
-frame's manifest record.
+change.  :meth:`FrameRenderer.render` is the one place where a frame meets the engine: an
+:class:`nbcupy.engine.Renderer` kept for the process, which keeps the engine's
+frame-independent parts between frames (worker threads, rendered pixels and tiles, the
+structure factors on the device, the kernels' padded grid and compiled code).
+:func:`produce_frame` turns a rendered frame into its file (written atomically: temporary
+name in the same folder, then a rename) and returns the frame's manifest record.
 """
 
 from __future__ import annotations
@@ -37,12 +37,17 @@ class FrameRenderer:
 
     def __init__(self, prepared: Any, engine: EngineSettings) -> None:
         from nbcupy.backends import get_backend
+        from nbcupy.engine import DEFAULT_MEMORY_MB, Renderer
 
         self.prepared = prepared
         # "auto" is decided once per process, not once per frame
         self.engine = EngineSettings(backend=get_backend(engine.backend).name,
-                                     dtype=engine.dtype, memory_mb=engine.memory_mb,
+                                     dtype=engine.dtype,
+                                     memory_mb=engine.memory_mb or DEFAULT_MEMORY_MB,
                                      threads=engine.threads, kernel=engine.kernel)
+        # the engine's frame-independent parts (threads, pixels, structure factors on the
+        # device, kernels), kept from frame to frame
+        self.renderer = Renderer(prepared.simulation, self.engine)
 
     def models(self, frame: Frame) -> Any:
         """The frame's models: the prepared ones with its spindle start (rotation series) or
@@ -65,9 +70,7 @@ class FrameRenderer:
         """
         from nbcupy.api import simulate
 
-        e = self.engine
-        return simulate(self.models(frame), backend=e.backend, dtype=e.dtype,
-                        memory_mb=e.memory_mb, threads=e.threads)
+        return simulate(self.models(frame), renderer=self.renderer)
 
 
 @dataclass(frozen=True)

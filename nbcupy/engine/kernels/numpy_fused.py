@@ -12,6 +12,7 @@ the -oversample_* running sums); the engine uses this kernel where none of them 
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from nbcupy.engine import physics
 from nbcupy.engine.amplitudes import padded_grid
-from nbcupy.engine.kernels.plain import LatticeTerms
+from nbcupy.engine.kernels.plain import LatticeTerms, same_crystal
 
 #: Elements (samples x settings) per block for one thread: ten or so scratch arrays of this
 #: size stay in a core's L2 cache.
@@ -72,6 +73,19 @@ class NumpySettingsSum:
             self.grid_lo, self.grid_hi = padded.lo, padded.hi
             self.grid_stride = (padded.stride_k, padded.stride_l)
         self._local = threading.local()
+
+    def with_terms(self, terms: LatticeTerms) -> NumpySettingsSum:
+        """The same sum for other crystal settings of the same crystal (another rotation):
+        the padded grid, the lattice plans and the threads' scratch buffers are kept."""
+        if not same_crystal(terms, self.terms) or terms.chunks() != self.chunks:
+            return NumpySettingsSum(terms, self.dtype, self.block)
+        other = copy.copy(self)
+        other.terms = terms
+        other.coef = np.ascontiguousarray(terms.coef, dtype=self.dtype)
+        other.offset = np.ascontiguousarray(terms.offset, dtype=self.dtype)
+        other.coef_t = other.coef[:, :, :, None]
+        other.offset_t = other.offset[:, :, None]
+        return other
 
     # -- scratch ------------------------------------------------------------------------
     def _scratch(self) -> dict[str, np.ndarray]:

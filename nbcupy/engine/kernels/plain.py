@@ -73,6 +73,14 @@ class LatticeTerms:
         return [(s, min(n, s + SETTINGS_CHUNK)) for s in range(0, n, SETTINGS_CHUNK)]
 
 
+def same_crystal(a: LatticeTerms, b: LatticeTerms) -> bool:
+    """Whether ``a`` and ``b`` differ only in their settings (``coef``, ``offset``, ``recip``:
+    the same crystal in another orientation), so that a kernel built for one serves the
+    other after its settings' matrices are replaced (the grid is compared by identity)."""
+    return (a.grid is b.grid and a.shape == b.shape and a.n_cells == b.n_cells
+            and a.fudge == b.fudge and a.default_F == b.default_F)
+
+
 @dataclass
 class DeviceTerms:
     """:class:`LatticeTerms` moved to a backend in the engine's precision."""
@@ -84,8 +92,13 @@ class DeviceTerms:
     flat_grid: Any | None
 
 
-def to_device(terms: LatticeTerms, xp: Any, dtype: Any, asarray: Any) -> DeviceTerms:
-    """Move ``terms`` onto the namespace ``xp`` with ``asarray(host, dtype)``."""
+def to_device(terms: LatticeTerms, xp: Any, dtype: Any, asarray: Any,
+              previous: DeviceTerms | None = None) -> DeviceTerms:
+    """Move ``terms`` onto the namespace ``xp`` with ``asarray(host, dtype)``; the amplitude
+    grid of ``previous`` (the same crystal, :func:`same_crystal`) is reused, not copied."""
+    if previous is not None and same_crystal(terms, previous.terms):
+        return DeviceTerms(terms=terms, xp=xp, coef=asarray(terms.coef, dtype),
+                           offset=asarray(terms.offset, dtype), flat_grid=previous.flat_grid)
     flat = None
     if terms.grid is not None:
         flat = asarray(np.ascontiguousarray(terms.grid.F, dtype=np.float64).reshape(-1), dtype)
