@@ -49,12 +49,16 @@ def test_noise_stack_is_the_single_images_counts(models):
         assert again[i].tobytes() == counts.tobytes(), i
 
 
-def test_stack_on_the_strict_backend_is_the_numpy_stack(models):
+def test_stack_on_the_strict_backend_is_made_in_its_namespace(models):
     pytest.importorskip("array_api_strict")
     strict = nbcupy.simulate_many(models, phis=PHIS[:2], backend="strict")
     assert type(strict).__module__.startswith("array_api_strict")
-    np.testing.assert_array_equal(np.asarray(strict._array),
-                                  nbcupy.simulate_many(models, phis=PHIS[:2]))
+    got = np.asarray(strict._array)
+    for i in range(2):
+        one = nbcupy.simulate(models.with_phi(PHIS[i]), backend="strict").image
+        assert got[i].tobytes() == np.asarray(one._array).tobytes(), i
+    # NumPy's compiled kernel sums in another order than the plain Array-API one
+    np.testing.assert_allclose(got, nbcupy.simulate_many(models, phis=PHIS[:2]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kwargs,words", [

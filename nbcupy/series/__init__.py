@@ -7,9 +7,10 @@ file-name templates (:mod:`~nbcupy.series.template`), rendering and writing one 
 (:mod:`~nbcupy.series.master`), and the executors (:mod:`~nbcupy.series.local`,
 :mod:`~nbcupy.series.cluster`), tied together by :func:`run_series`
 (:mod:`~nbcupy.series.run`), which ``nbcupy series`` calls; and frames as one array instead
-of files, :func:`nbcupy.simulate_many` (:mod:`~nbcupy.series.stack`).  What does not: the physics and
-the engine (a frame is rendered through :func:`nbcupy.simulate`), file formats
-(:mod:`nbcupy.io.registry`).  Dask is imported only by the cluster executor.
+of files, :func:`nbcupy.simulate_many` (:mod:`~nbcupy.series.stack`).  What does not: the
+physics and the engine (a frame is rendered through :func:`nbcupy.simulate`), file formats
+(:mod:`nbcupy.io.registry`).  Dask is imported only by the cluster executor and by the lazy
+stack.
 """
 
 from __future__ import annotations

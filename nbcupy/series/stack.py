@@ -6,7 +6,10 @@ NumPy array, a CuPy array that stays on the GPU (the stack is made with the back
 namespace), or ``array_api_strict``'s.  With ``lazy=True`` the same stack as a Dask array,
 one frame per chunk, whose ``meta`` is an empty array of the backend's type, as abTEM builds
 its ensembles: a blockwise map over an object array of the frames' settings, with the
-prepared models one key of the graph (sent to each worker once, not once per frame).
+prepared models one key of the graph (sent to each worker once, not once per frame).  The
+frames are rendered by an :class:`nbcupy.engine.Renderer`, which keeps what they share
+(threads, pixels, structure factors on the device, kernels): one for an eager stack, one per
+thread that computes frames of a lazy one.
 
 Frame i is exactly ``nbcupy.simulate(models.with_seed(seeds[i]).with_phi(phis[i])
 .with_orientation(orientations[i]))``: its ``image`` (photons per pixel), or with ``noise``
@@ -16,6 +19,7 @@ its noise image's photon counts as CBF and NeXus files hold them.
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,16 +57,32 @@ class FrameSettings:
 @dataclass(frozen=True)
 class _Render:
     """How frames are rendered: backend name (``auto`` already decided), engine precision,
-    memory budget (MiB), CPU threads, and the noise (None: the noiseless image)."""
+    memory budget (MiB), CPU threads, the noise (None: the noiseless image), and the token
+    of the stack (its renderers are kept per thread under it)."""
 
     backend: str
     dtype: str
     memory_mb: float | None
     threads: int
     noise: str | None
+    token: str = ""
+
+    def renderer(self, prepared: Any) -> Any:
+        """An :class:`nbcupy.engine.Renderer` of ``prepared``: what the frames share
+        (threads, pixels, structure factors on the device, kernels) is kept between them."""
+        from nbcupy.engine import DEFAULT_MEMORY_MB, EngineSettings, Renderer
+
+        return Renderer(prepared.simulation, EngineSettings(
+            backend=self.backend, dtype=self.dtype,
+            memory_mb=self.memory_mb or DEFAULT_MEMORY_MB, threads=self.threads))
 
 
-def _frame_image(prepared: Any, frame: FrameSettings, how: _Render) -> tuple[Any, Any]:
+#: the renderer of the lazy stack this thread computes frames of: (token, renderer)
+_LOCAL = threading.local()
+
+
+def _frame_image(prepared: Any, frame: FrameSettings, how: _Render,
+                 renderer: Any) -> tuple[Any, Any]:
     """One frame on the backend, and the backend."""
     from nbcupy.api import simulate
     from nbcupy.backends import asarray
@@ -70,8 +90,7 @@ def _frame_image(prepared: Any, frame: FrameSettings, how: _Render) -> tuple[Any
     from nbcupy.io.counts import counts_from_noise, valid_pixels
     from nbcupy.nanobragg import noise as nz
 
-    res = simulate(frame.models(prepared), backend=how.backend, dtype=how.dtype,
-                   memory_mb=how.memory_mb, threads=how.threads)
+    res = simulate(frame.models(prepared), renderer=renderer)
     backend = res.render.backend
     if how.noise is None:
         return res.image, backend
@@ -82,12 +101,13 @@ def _frame_image(prepared: Any, frame: FrameSettings, how: _Render) -> tuple[Any
     return asarray(backend, counts_from_noise(counts, valid_pixels(sim))), backend
 
 
-def _render_frames(prepared: Any, frames: Sequence[FrameSettings], how: _Render) -> Any:
+def _render_frames(prepared: Any, frames: Sequence[FrameSettings], how: _Render,
+                   renderer: Any) -> Any:
     """The stack (len(frames), spixels, fpixels) on the backend, filled frame by frame in
-    an array of the backend's namespace (a CuPy stack never visits the host)."""
+    an array of the backend's namespace (a CuPy stack stays on the device)."""
     out = None
     for index, frame in enumerate(frames):
-        image, backend = _frame_image(prepared, frame, how)
+        image, backend = _frame_image(prepared, frame, how, renderer)
         if out is None:
             out = backend.xp.empty((len(frames), *image.shape), dtype=image.dtype)
         out[index, ...] = image
@@ -95,8 +115,16 @@ def _render_frames(prepared: Any, frames: Sequence[FrameSettings], how: _Render)
 
 
 def _render_block(block: np.ndarray, prepared: Any, how: _Render) -> Any:
-    """Dask task: the frames of one chunk (an object array of :class:`FrameSettings`)."""
-    return _render_frames(prepared, list(block.reshape(-1)), how)
+    """Dask task: the frames of one chunk (an object array of :class:`FrameSettings`).
+
+    The renderer is kept for the thread (a renderer is used by one thread at a time) while
+    it computes frames of the same stack, so that frames of one worker share what they can."""
+    kept = getattr(_LOCAL, "kept", None)
+    if kept is None or kept[0] != how.token:
+        if kept is not None:
+            kept[1].close()
+        kept = _LOCAL.kept = (how.token, how.renderer(prepared))
+    return _render_frames(prepared, list(block.reshape(-1)), how, kept[1])
 
 
 def _frame_settings(count: int | None, phis: Any, orientations: Any, seeds: Any,
@@ -211,10 +239,11 @@ def simulate_many(models: Any, *, phis: Sequence[float] | None = None,
         chosen = get_backend(backend)
     except (RuntimeError, ValueError) as exc:
         raise InputError(str(exc)) from None
-    how = _Render(chosen.name, dtype, memory_mb, threads, noise)
-    if not lazy:
-        return _render_frames(prepared, frames, how)
-    return _lazy_stack(prepared, frames, how, chosen)
+    how = _Render(chosen.name, dtype, memory_mb, threads, noise, uuid.uuid4().hex)
+    if lazy:
+        return _lazy_stack(prepared, frames, how, chosen)
+    with how.renderer(prepared) as renderer:
+        return _render_frames(prepared, frames, how, renderer)
 
 
 def _lazy_stack(prepared: Any, frames: list[FrameSettings], how: _Render, chosen: Any) -> Any:
@@ -235,7 +264,7 @@ def _lazy_stack(prepared: Any, frames: list[FrameSettings], how: _Render, chosen
     settings = np.empty(len(frames), dtype=object)
     for index, frame in enumerate(frames):
         settings[index] = frame
-    token = uuid.uuid4().hex
+    token = how.token
     shipped = dask.delayed(prepared, name=f"nbcupy-models-{token}", traverse=False)
     return da.blockwise(_render_block, "ijk", da.from_array(settings, chunks=1), "i",
                         shipped, None, how, None,
