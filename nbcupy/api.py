@@ -36,6 +36,7 @@ from nbcupy.experiment.regions import roi_pixels
 from nbcupy.io.registry import format_named
 from nbcupy.nanobragg.build import SetupReport, build_simulation
 from nbcupy.nanobragg.flags import parse_flags
+from nbcupy.nanobragg.model_checks import check_simulation
 from nbcupy.nanobragg.options import Options
 from nbcupy.nanobragg.output_options import writer_options
 from nbcupy.nanobragg.stats import ImageStats, image_statistics
@@ -159,17 +160,24 @@ def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
     ``dtype`` ``float64`` or ``float32``; ``memory_mb`` the engine's memory budget for
     temporaries (MiB); ``threads`` CPU worker threads (0 = all cores); ``corrected`` switches
     nanoBragg's known defects off; ``progress(done, total)`` is called as pixels complete.
-    No file is written.
+    No file is written.  The models are checked first
+    (:func:`nbcupy.nanobragg.model_checks.check_simulation`), so models changed by hand get
+    the same one-line :class:`nbcupy.errors.InputError` as bad flags.
     """
     from nbcupy.engine import DEFAULT_MEMORY_MB
 
     if prepared is None and isinstance(args, Prepared):
         prepared = args
     sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
+    check_simulation(sim)  # models changed or built by hand get the builders' checks
     rng = copy.deepcopy(rng)  # the noise image advances it; the prepared state stays
     settings = EngineSettings(backend=backend, dtype=dtype,
                               memory_mb=memory_mb or DEFAULT_MEMORY_MB, threads=threads)
-    result = render(sim, settings, progress=progress)
+    # the engine checks that every pixel of the image is finite and raises
+    # FloatingPointError naming how many are not; NumPy's own warnings about the overflow
+    # that made them would only repeat it, before the error, on the terminal
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        result = render(sim, settings, progress=progress)
     mask = sim.sampling.mask
     stats = image_statistics(result.image, roi_pixels(sim.detector, sim.sampling),
                              None if mask is None else ~mask,
