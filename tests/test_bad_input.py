@@ -80,6 +80,8 @@ CASES = [
                    "-spindle_axis", "-polar_vector", "-twotheta_axis")],
     ("zero-polar-without-polar", f"{BASE} -polar_vector 0 0 0 -polar 0", ("-polar_vector",),
      True),
+    ("huge-axis", f"{BASE} -twotheta_axis 0 0 -1e300 -twotheta 10", ("-twotheta_axis",
+                                                                      "plausible"), False),
     ("fast-parallel-slow", f"{BASE} -fdet_vector 0 0 1 -sdet_vector 0 0 -2",
      ("fast axis", "slow axis", "parallel"), True),
     ("beam-along-detector", f"{BASE} -beam_vector 0 0 1", ("parallel to the detector plane",

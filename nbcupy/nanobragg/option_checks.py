@@ -135,7 +135,9 @@ def check_misset(misset: Any) -> None:
 
 def check_vectors(vectors: dict) -> None:
     """The given axes (``Options.vectors``): known names, three finite numbers each, and a
-    direction: a zero-length axis is refused (``-pix0_vector``, a position, may be zero)."""
+    direction: a zero-length axis is refused, and one whose length lies outside 1e-6..1e6
+    (nanoBragg uses ``-twotheta_axis`` as given, so its length scales the detector).
+    ``-pix0_vector``, a position, may be zero."""
     for key, value in vectors.items():
         if key not in VECTOR_FLAGS:
             raise InputError(f"Options.vectors: unknown vector {key!r}; known: "
@@ -152,9 +154,16 @@ def check_vectors(vectors: dict) -> None:
         if not all(math.isfinite(x) for x in numbers):
             raise InputError(f"{flag}: {' '.join(map(str, numbers))} is not finite "
                              f"(Options.vectors[{key!r}])")
-        if key != "pix0" and not any(numbers):
+        if key == "pix0":
+            continue
+        if not any(numbers):
             raise InputRefused(f"{flag} 0 0 0: a zero-length vector has no direction "
                                f"({fixed})")
+        length = math.hypot(*numbers)
+        if not 1e-6 <= length <= 1e6:
+            raise InputError(f"{flag} {' '.join(f'{x:g}' for x in numbers)}: a length of "
+                             f"{length:g} is outside the plausible range 1e-06 to 1e+06 for a "
+                             "direction (give a unit vector)")
 
 
 def check_roi(roi: Any) -> None:
