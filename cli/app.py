@@ -67,8 +67,29 @@ def execute(argv: Sequence[str], *, backend: str = "numpy", dtype: str = "float6
         sys.stderr.close()
         return 0
     except (RuntimeError, FloatingPointError, MemoryError, OSError) as exc:
-        return _fail(f"{type(exc).__name__}: {exc}")
+        return _fail(failure_message(exc))
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line a user can act on for an error that is not bad input as such: the machine's
+    memory, a file system, the GPU or the image itself failed."""
+    text = _first_line(exc)
+    if isinstance(exc, MemoryError):
+        detail = f": {text[0].lower()}{text[1:]}" if text else ""
+        return (f"out of memory{detail}; lower --memory-mb, or use fewer pixels, sources, phi "
+                "steps or mosaic domains")
+    if isinstance(exc, FloatingPointError):
+        return f"the simulation failed: {text or 'the image is not finite'}"
+    if isinstance(exc, OSError):
+        what = exc.strerror or text or "input/output error"
+        return f"{exc.filename}: {what}" if exc.filename else what
+    return text or f"the computation failed ({type(exc).__name__}, no message)"
 
 
 def _fail(message: str) -> int:

@@ -151,7 +151,11 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:  # before any frame was made (afterwards run_series returns)
         print("interrupted", file=sys.stderr)
         return 130
-    except (RuntimeError, FloatingPointError, MemoryError, OSError, ValueError) as exc:
+    except (RuntimeError, FloatingPointError, MemoryError, OSError) as exc:
+        from nbcupy.cli.app import failure_message
+
+        return _fail(failure_message(exc))
+    except ValueError as exc:
         return _fail(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
     if summary.interrupted:
         return 130

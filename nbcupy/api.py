@@ -36,6 +36,7 @@ from nbcupy.experiment.regions import roi_pixels
 from nbcupy.io.registry import format_named
 from nbcupy.nanobragg.build import SetupReport, build_simulation
 from nbcupy.nanobragg.flags import parse_flags
+from nbcupy.nanobragg.model_checks import check_simulation
 from nbcupy.nanobragg.options import Options
 from nbcupy.nanobragg.output_options import writer_options
 from nbcupy.nanobragg.stats import ImageStats, image_statistics
@@ -162,13 +163,16 @@ def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
     nanoBragg's known defects off; ``progress(done, total)`` is called as pixels complete.
     ``renderer``: an :class:`nbcupy.engine.Renderer` kept between calls (many images of one
     experiment: it renders with its own backend, precision and threads, reusing what the
-    images share).  No file is written.
+    images share).  No file is written.  The models are checked first
+    (:func:`nbcupy.nanobragg.model_checks.check_simulation`), so models changed by hand get
+    the same one-line :class:`nbcupy.errors.InputError` as bad flags.
     """
     from nbcupy.engine import DEFAULT_MEMORY_MB
 
     if prepared is None and isinstance(args, Prepared):
         prepared = args
     sim, report, opts, rng, notes = prepared or prepare(args, corrected=corrected)
+    check_simulation(sim)  # models changed or built by hand get the builders' checks
     rng = copy.deepcopy(rng)  # the noise image advances it; the prepared state stays
     if renderer is not None:
         result = renderer.render(sim, progress=progress)

@@ -8,7 +8,7 @@ e.g. ``-hkl P1.hkl line 17: expected 'h k l F', got 'h k'``.
 
 from __future__ import annotations
 
-__all__ = ["NbcupyError", "InputError", "BackendUnavailable"]
+__all__ = ["NbcupyError", "InputError", "InputRefused", "BackendUnavailable"]
 
 
 class NbcupyError(Exception):
@@ -19,6 +19,15 @@ class InputError(NbcupyError):
     """A user-supplied input (file or option) is missing or malformed.
 
     The message is a single line meant to be shown to the user as is.
+    """
+
+
+class InputRefused(InputError):
+    """An input that nanoBragg.c accepts but silently changes or completes (a cell with
+    fewer than six numbers, a zero-length axis, a count it ignores, ...): nbcupy refuses it on
+    purpose and the message says what nanoBragg.c would have done instead.
+
+    README ("nbcupy also differs from nanoBragg.c on purpose") lists every such refusal.
     """
 
 

@@ -361,11 +361,16 @@ def _draw_once(rng: random.Random) -> tuple[list[str], Context]:
     return argv, ctx
 
 
+#: what :func:`_prepared` returns for input nbcupy refuses on purpose
+ON_PURPOSE = "refused on purpose"
+
+
 def _prepared(argv: list[str] | tuple[str, ...], files: dict[str, bytes] | tuple) -> object:
-    """nbcupy's models of ``argv`` (set up in a folder holding its files), or None when
-    nbcupy refuses it."""
+    """nbcupy's models of ``argv`` (set up in a folder holding its files), None when nbcupy
+    refuses it, or :data:`ON_PURPOSE` when the refusal is one of those README lists
+    (:class:`~nbcupy.errors.InputRefused`: input nanoBragg.c silently changes)."""
     from nbcupy.api import prepare
-    from nbcupy.errors import NbcupyError
+    from nbcupy.errors import InputRefused, NbcupyError
     from nbcupy.nanobragg.flags import parse_flags
 
     with tempfile.TemporaryDirectory() as folder:
@@ -374,6 +379,8 @@ def _prepared(argv: list[str] | tuple[str, ...], files: dict[str, bytes] | tuple
         os.chdir(folder)
         try:
             return prepare(parse_flags(list(argv)).options)[0]
+        except InputRefused:
+            return ON_PURPOSE
         except NbcupyError:
             return None
         finally:
@@ -381,8 +388,11 @@ def _prepared(argv: list[str] | tuple[str, ...], files: dict[str, bytes] | tuple
 
 
 def _work(argv: list[str], files: dict[str, bytes]) -> float | None:
-    """Pixels x steps x layers of ``argv`` as nbcupy sets it up; None if nbcupy refuses it."""
+    """Pixels x steps x layers of ``argv`` as nbcupy sets it up; None if nbcupy refuses it,
+    infinite if it refuses it on purpose (so that it is drawn again)."""
     sim = _prepared(argv, files)
+    if sim is ON_PURPOSE:
+        return math.inf
     if sim is None:
         return None
     det = sim.detector
@@ -402,7 +412,7 @@ def known_disagreement(case: Case, folder: Path | None = None) -> str | None:
             return ("on purpose (README): nanoBragg.c writes a non-finite image, nbcupy "
                     "refuses the input")
     sim = _prepared(case.argv, case.files)
-    if sim is None:
+    if sim is None or sim is ON_PURPOSE:
         return None
     if sim.crystal.shape == "round" and folder is not None:
         a = _float_image(folder / "nanobragg")
@@ -427,7 +437,9 @@ def draw_case(seed: int, index: int, budget: float = WORK_BUDGET) -> Case:
     """Case ``index`` of the series ``seed`` (the same pair always gives the same case).
 
     Draws are repeated until one fits the work budget; one that nbcupy refuses is kept (the
-    refusal is then what the case reports).
+    refusal is then what the case reports), except the refusals on purpose that README lists
+    (input nanoBragg.c quietly changes; ``tests/test_bad_input.py`` tests each), which are
+    drawn again.
     """
     rng = random.Random(f"nbcupy-fuzz-{seed}-{index}")
     for _ in range(MAX_DRAWS):

@@ -4,13 +4,14 @@ simulate() without reading files again; run() given a string; Options validated 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import numpy as np
 import pytest
 
 import nbcupy
-from nbcupy.errors import InputError
+from nbcupy.errors import InputError, InputRefused
 from nbcupy.nanobragg.rng import SeedStream
 
 FLAGS = ("-cell 70 80 90 75 85 95 -lambda 1.5 -N 3 -default_F 100 -detpixels 20 -pixel 0.5 "
@@ -128,6 +129,11 @@ def test_options_cell_angles_are_radians_and_numbers_finite():
     with pytest.raises(InputError, match="finite"):
         nbcupy.simulate(nbcupy.Options(cell=(100.0, 100.0, 100.0, 0, 0, 0), default_F=1.0,
                                        fpixels=8, spixels=8, phi0=float("nan")))
-    ok = nbcupy.simulate(nbcupy.Options(cell=(100.0, 100.0, 100.0, 0, 0, 0), default_F=1.0,
-                                        fpixels=8, spixels=8, wavelength=1e-10))
+    # nanoBragg's 0 for "90 degrees" is refused: an angle of 0 is no cell
+    with pytest.raises(InputRefused, match="above 0 deg"):
+        nbcupy.simulate(nbcupy.Options(cell=(100.0, 100.0, 100.0, 0, 0, 0), default_F=1.0,
+                                       fpixels=8, spixels=8, wavelength=1e-10))
+    right = math.pi / 2
+    ok = nbcupy.simulate(nbcupy.Options(cell=(100.0, 100.0, 100.0, right, right, right),
+                                        default_F=1.0, fpixels=8, spixels=8, wavelength=1e-10))
     assert ok.stats.max_I > 0

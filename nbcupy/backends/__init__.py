@@ -7,7 +7,8 @@ moves its inputs to the device with :func:`asarray` and brings the image back wi
 CUDA kernel, its own random generator) is reached through :func:`compile_raw_kernel`,
 :func:`contiguous` and :func:`native_module`, so that no other module imports CuPy.
 
-Belongs here: choosing, importing and bridging array libraries.  Does not: physics, kernels'
+Belongs here: choosing, importing and bridging array libraries, and how much memory the
+machine has (:mod:`nbcupy.backends.memory`).  Does not: physics, kernels'
 sources, anything nanoBragg-specific.
 """
 

@@ -234,14 +234,17 @@ class Renderer:
                 omega_sum += osum
                 if progress is not None:
                     progress(min(start + ppt, n_active), n_active)
-        if on_device:
-            device_image = xp.reshape(values, (det.spixels, det.fpixels))
-            image = to_numpy(device_image).astype(np.float32)
-        else:
-            host_image = values.reshape(det.spixels, det.fpixels)
-            # the float32 engine's host image is already what nanoBragg writes: no copy
-            image = (host_image if host_image.dtype == np.float32
-                     else host_image.astype(np.float32))
+        # values beyond float32 become inf in the image nanoBragg writes; the check below
+        # names them, so NumPy's overflow warning would only repeat it on the terminal
+        with np.errstate(over="ignore", invalid="ignore"):
+            if on_device:
+                device_image = xp.reshape(values, (det.spixels, det.fpixels))
+                image = to_numpy(device_image).astype(np.float32)
+            else:
+                host_image = values.reshape(det.spixels, det.fpixels)
+                # the float32 engine's host image is already what nanoBragg writes: no copy
+                image = (host_image if host_image.dtype == np.float32
+                         else host_image.astype(np.float32))
             # on NumPy the engine-precision image is the host array itself (no copy)
             device_image = asarray(backend, host_image, backend.dtype(settings.dtype))
         # a float64 sum of float32 values cannot overflow: it is finite iff every pixel is

@@ -68,34 +68,44 @@ def read_fdump(path: str | os.PathLike[str], *, nanobragg_quirk: bool = False) -
     ``nanobragg_quirk`` the values are read the way nanoBragg reads them (see
     the module docstring); the size check is then done before the shift.
     """
+    from nbcupy.io.hkl import check_grid_size
+
     name = os.fspath(path)
     try:
         with open(name, "rb") as fh:
-            raw = fh.read()
+            head = fh.read(_MAX_HEADER)
+            ff = head.find(b"\f")
+            m = _HEADER.match(head[:ff]) if ff >= 0 else None
+            if m is None:
+                raise InputError(f"Fdump file {name}: header is not 'h_min h_max k_min k_max "
+                                 "l_min l_max' + form feed")
+            h_min, h_max, k_min, k_max, l_min, l_max = (int(v) for v in m.groups())
+            ranges = (h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1)
+            if min(ranges) < 1:
+                raise InputError(f"Fdump file {name}: empty index range in header")
+            shape = tuple(r + 1 for r in ranges)
+            nbytes = 8 * math.prod(shape)
+            size = os.fstat(fh.fileno()).st_size - (ff + 1)
+            if size != nbytes:
+                what = "truncated" if size < nbytes else "has trailing data"
+                raise InputError(f"Fdump file {name}: {what}: {size} data bytes, header "
+                                 f"implies {nbytes}")
+            check_grid_size(shape, f"Fdump file {name}: index range h {h_min}..{h_max} "
+                            f"k {k_min}..{k_max} l {l_min}..{l_max}")
+            fh.seek(ff + 1)
+            data = fh.read()
     except OSError as exc:
         raise InputError(f"Fdump file {name}: cannot read file: {exc.strerror or exc}") from exc
-    ff = raw.find(b"\f", 0, _MAX_HEADER)
-    m = _HEADER.match(raw[:ff]) if ff >= 0 else None
-    if m is None:
-        raise InputError(
-            f"Fdump file {name}: header is not 'h_min h_max k_min k_max l_min l_max' + form feed"
-        )
-    h_min, h_max, k_min, k_max, l_min, l_max = (int(v) for v in m.groups())
-    ranges = (h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1)
-    if min(ranges) < 1:
-        raise InputError(f"Fdump file {name}: empty index range in header")
-    shape = tuple(r + 1 for r in ranges)
-    nbytes = 8 * math.prod(shape)
-    data = raw[ff + 1 :]
-    if len(data) != nbytes:
-        what = "truncated" if len(data) < nbytes else "has trailing data"
-        raise InputError(
-            f"Fdump file {name}: {what}: {len(data)} data bytes, header implies {nbytes}"
-        )
+    if len(data) != nbytes:  # changed while being read
+        raise InputError(f"Fdump file {name}: truncated: {len(data)} data bytes, header "
+                         f"implies {nbytes}")
     if nanobragg_quirk:
         skip = len(data) - len(data.lstrip(_C_SPACE))
         data = data[skip:] + bytes(skip)
     F = np.frombuffer(data, dtype="<f8").astype(np.float64).reshape(shape)
+    if not np.isfinite(F).all():
+        bad = int(np.count_nonzero(~np.isfinite(F)))
+        raise InputError(f"Fdump file {name}: {bad} amplitude(s) are not finite (NaN or inf)")
     return HKLGrid(
         F=F,
         h_min=h_min,

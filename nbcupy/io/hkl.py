@@ -113,6 +113,26 @@ def read_hkl(path: str | os.PathLike[str]) -> HKLTable:
 
 #: refuse grids larger than this many values (8 bytes each)
 MAX_GRID_VALUES = 1 << 31
+#: bytes a grid value costs while a run holds it: the float64 grid, the engine's copy on its
+#: device and the Fdump.bin bytes written from it
+GRID_BYTES_PER_VALUE = 24
+
+
+def check_grid_size(shape: tuple[int, ...], what: str) -> None:
+    """InputError (naming ``what``) when a dense grid of ``shape`` (the stored array,
+    padding planes included) cannot fit: more than :data:`MAX_GRID_VALUES` values, or more
+    than the machine's memory at :data:`GRID_BYTES_PER_VALUE` bytes a value."""
+    from nbcupy.backends.memory import gib, host_memory_bytes
+
+    values = math.prod(int(n) for n in shape)
+    memory = host_memory_bytes()
+    needed = values * GRID_BYTES_PER_VALUE
+    if values > MAX_GRID_VALUES or (memory and needed > memory):
+        raise InputError(f"{what} needs a dense grid of {values:.3g} amplitudes, about "
+                         f"{gib(needed)} with its copies ({GRID_BYTES_PER_VALUE} bytes each), "
+                         f"but this machine has {gib(memory)} of memory"
+                         + (f" (and at most {MAX_GRID_VALUES:.3g} values are supported)"
+                            if values > MAX_GRID_VALUES else ""))
 
 
 def build_hkl_grid(table: HKLTable, default_F: float = 0.0) -> HKLGrid:
@@ -131,11 +151,8 @@ def build_hkl_grid(table: HKLTable, default_F: float = 0.0) -> HKLGrid:
     k_min, k_max = int(table.k.min()), int(table.k.max())
     l_min, l_max = int(table.l.min()), int(table.l.max())
     shape = (h_max - h_min + 2, k_max - k_min + 2, l_max - l_min + 2)
-    if math.prod(shape) > MAX_GRID_VALUES:
-        raise InputError(
-            f"-hkl: index range h {h_min}..{h_max} k {k_min}..{k_max} l {l_min}..{l_max}"
-            " is too large for a dense grid"
-        )
+    check_grid_size(shape, f"-hkl: index range h {h_min}..{h_max} k {k_min}..{k_max} "
+                    f"l {l_min}..{l_max}")
     F = np.zeros(shape, dtype=np.float64)
     F[:-1, :-1, :-1] = default_F
     flat = np.ravel_multi_index((table.h - h_min, table.k - k_min, table.l - l_min), shape)

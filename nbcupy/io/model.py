@@ -113,7 +113,24 @@ def _structure(name: str, raw: bytes, option: str):
         raise InputError(f"{option} {name}: no unit cell (CRYST1 or _cell) in the {fmt} file")
     if st.find_spacegroup() is None:
         raise InputError(f"{option} {name}: no space group in the {fmt} file")
+    _check_atoms(st[0], name, fmt, option)
     return st, fmt
+
+
+def _check_atoms(model, name: str, fmt: str, option: str) -> None:
+    """Every atom of ``model`` has finite coordinates, occupancy and B (and U, if
+    anisotropic): gemmi reads ``nan`` and ``inf`` in a coordinate file as they are."""
+    for cra in model.all():
+        atom = cra.atom
+        pos = atom.pos
+        values = (pos.x, pos.y, pos.z, atom.occ, atom.b_iso)
+        aniso = atom.aniso
+        if aniso.nonzero():
+            values += (aniso.u11, aniso.u22, aniso.u33, aniso.u12, aniso.u13, aniso.u23)
+        if not all(math.isfinite(v) for v in values):
+            raise InputError(f"{option} {name}: atom {atom.name} of {cra.residue.name} "
+                             f"{cra.residue.seqid} in chain {cra.chain.name} has a coordinate, "
+                             f"occupancy or B that is not a finite number ({fmt} file)")
 
 
 def read_model_cell(path: str | os.PathLike[str], option: str = "--model"

@@ -309,8 +309,26 @@ def _read_mtz(name: str, column: str | None, option: str):
     plus = np.array(col.array, dtype=np.float64)
     minus = (None if choice.minus is None
              else np.array(mtz.column_with_label(choice.minus).array, dtype=np.float64))
+    for label, values in ((choice.plus, plus), (choice.minus, minus)):
+        if values is not None and np.isinf(values).any():
+            raise InputError(f"{option} {name}: column {label} holds "
+                             f"{int(np.isinf(values).sum())} infinite value(s)")
     return (np.rint(hkl).astype(np.int64), plus, minus, choice, tuple(cell.parameters),
             mtz.spacegroup, [])
+
+
+def _check_cif_numbers(block, label: str, name: str, option: str) -> None:
+    """Every value of ``_refln.<label>`` is a number or mmCIF's '?'/'.' (missing): gemmi
+    reads anything else, ``nan`` and ``inf`` included, as missing."""
+    import gemmi
+
+    col = block.find_values(f"_refln.{label}")
+    for i in range(len(col)):
+        text = col[i]
+        if text in ("?", ".") or math.isfinite(gemmi.cif.as_number(text)):
+            continue
+        raise InputError(f"{option} {name}: _refln.{label} row {i + 1} is {text!r}, not a "
+                         "finite number (missing values are '?' or '.')")
 
 
 def _read_cif(name: str, column: str | None, option: str):
@@ -338,6 +356,9 @@ def _read_cif(name: str, column: str | None, option: str):
             raise InputError(f"{option} {name}: _refln loop without {index}")
     choice = _choose_cif(labels, column, name, option)
     block = rb.block
+    for label in (choice.plus, choice.minus):
+        if label is not None:
+            _check_cif_numbers(block, label, name, option)
     if block.find_value("_cell.length_a") in (None, "?", ".") or not _valid_cell(
             rb.cell.parameters):
         raise InputError(f"{option} {name}: no unit cell (_cell.length_a ...) in block "

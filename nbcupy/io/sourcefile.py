@@ -12,6 +12,8 @@ file gives the same numbers here as in nanoBragg:
   when there is none, so a word such as ``#`` or ``abc`` reads as 0 and a
   ``nan`` reads as NaN). After the numeric characters of a field, anything up
   to the next delimiter is skipped.
+* A field that reads as NaN or infinity (``nan``, ``inf``) is an error naming the file and
+  line (nanoBragg would put a source at an infinite distance or a NaN wavelength).
 * Columns a record does not reach stay NaN ("missing") -- but only when the
   record ends in a newline right after its last field. A record with no final
   newline (the last line of a file), with a carriage return (CRLF files) or
@@ -73,6 +75,14 @@ def _records(raw: str) -> list[str]:
     return [r.split("\0", 1)[0] for r in out]
 
 
+class _NonFinite(ValueError):
+    """A field of a record reads as NaN or infinity (column index, the field's text)."""
+
+    def __init__(self, col: int, text: str) -> None:
+        super().__init__(col, text)
+        self.col, self.text = col, text
+
+
 def _parse_record(text: str, ncols: int) -> list[float] | None:
     """Fields of one record, NaN for those not reached; None if blank."""
     pos = _span(text, 0, DELIMITERS)
@@ -82,6 +92,8 @@ def _parse_record(text: str, ncols: int) -> list[float] | None:
     col = 0
     while True:
         row[col] = c_atof(text[pos:])
+        if not math.isfinite(row[col]):
+            raise _NonFinite(col, text[pos:_cspan(text, pos, DELIMITERS + "\n")])
         pos = _span(text, pos, NUMBER_CHARS)
         if text[pos:] == "\n":
             break
@@ -110,7 +122,17 @@ def read_text_columns(
             raw = fh.read().decode("latin-1")
     except OSError as exc:
         raise InputError(f"{option} {name}: cannot read file: {exc.strerror or exc}") from exc
-    rows = [r for r in (_parse_record(t, ncols) for t in _records(raw)) if r is not None]
+    rows = []
+    line = 1
+    for record in _records(raw):
+        try:
+            row = _parse_record(record, ncols)
+        except _NonFinite as bad:
+            raise InputError(f"{option} {name} line {line}: column {bad.col + 1} "
+                             f"({bad.text!r}) is not a finite number") from None
+        if row is not None:
+            rows.append(row)
+        line += record.count("\n")
     if not rows:
         return np.empty((0, ncols), dtype=np.float64)
     return np.array(rows, dtype=np.float64)

@@ -123,6 +123,7 @@ def build_simulation(opts: Options, rng: object | None = None, write_cache: bool
     oversample, recommended = build_oversample(opts, crystal, wavelength, detector, report)
     spindle = build_spindle(opts, axes)
     sources = build_sources(opts, wavelength, axes, report)
+    _check_settings(opts, sources)
     structure_factors = build_structure_factors(opts, crystal, report, write_cache,
                                                 given=given, detector=detector,
                                                 sources=sources)
@@ -146,6 +147,10 @@ def fluence_of(opts: Options) -> float:
     fluence = opts.fluence if opts.fluence is not None else DEFAULT_FLUENCE
     if opts.flux != 0.0 and opts.exposure > 0.0 and opts.beamsize >= 0:
         fluence = opts.flux * opts.exposure / opts.beamsize / opts.beamsize
+        if not math.isfinite(fluence):
+            raise InputError(f"-flux {opts.flux:g} x -exposure {opts.exposure:g} s / "
+                             f"(-beamsize {opts.beamsize * 1e3:g} mm)^2 gives a fluence of "
+                             f"{fluence} photons/m^2")
     _check_finite("-fluence", fluence)
     return fluence
 
@@ -182,6 +187,15 @@ def lab_axes(opts: Options) -> LabAxes:
                     pix0_override = np.array(value, float)
                 continue
             vec[key] = np.array(value, float)
+    fast, _ = geo.unit(vec["fdet"])
+    slow, _ = geo.unit(vec["sdet"])
+    if geo.norm3(np.cross(fast, slow)) < 1e-9:
+        from nbcupy.errors import InputRefused
+
+        raise InputRefused(f"the fast axis ({_vector_text(vec['fdet'])}) and the slow axis "
+                           f"({_vector_text(vec['sdet'])}) are parallel (-fdet_vector, "
+                           "-sdet_vector): the detector has no area; nanoBragg.c would not "
+                           "notice")
     beam_dir, _ = geo.unit(vec["beam"])
     polar_axis, _ = geo.unit(vec["polar"])
     vert, transverse = geo.unit(np.cross(beam_dir, polar_axis))
@@ -197,6 +211,10 @@ def lab_axes(opts: Options) -> LabAxes:
     return LabAxes(beam=beam_dir, fdet=vec["fdet"], sdet=vec["sdet"], odet=vec["odet"],
                    twotheta_axis=twotheta_axis, polar=polar_axis, vert=vert,
                    spindle=geo.unit(vec["spindle"])[0], pix0_override=pix0_override)
+
+
+def _vector_text(v: np.ndarray) -> str:
+    return " ".join(f"{float(x):g}" for x in v)
 
 
 def build_beam(opts: Options, wavelength: float, axes: LabAxes) -> Beam:
@@ -222,6 +240,9 @@ def detector_size(opts: Options) -> tuple[int, int, float, float]:
     spixels = int(math.ceil(detsize_s / pixel - 0.5))
     if fpixels <= 0 or spixels <= 0:
         raise InputError(f"detector has {fpixels}x{spixels} pixels; give -detpixels or -detsize")
+    from nbcupy.nanobragg.sizes import check_image_size
+
+    check_image_size(fpixels, spixels, opts)
     if fpixels * spixels > 2**31 - 1:
         raise InputError(f"detector of {fpixels}x{spixels} pixels is too large")
     return fpixels, spixels, detsize_f, detsize_s
@@ -257,6 +278,13 @@ def build_detector(opts: Options, size: tuple[int, int, float, float], axes: Lab
         report.warnings.append("WARNING: auto-generating odet_vector")
         odet, _ = geo.unit(np.cross(fdet, sdet))
 
+    if pivot == "beam" and not opts.curved_detector:
+        normal = geo.rotate_xyz(odet, opts.detector_rotx, opts.detector_roty,
+                                opts.detector_rotz)
+        if abs(geo.dot3(axes.beam, normal)) < 1e-12:
+            raise InputError("the beam runs parallel to the detector plane, so with the BEAM "
+                             "pivot (-distance) it never meets the detector; give "
+                             "-close_distance (SAMPLE pivot) for a detector beside the beam")
     close_distance = opts.close_distance if opts.close_distance is not None else math.nan
     placement = geo.place_detector(
         fdet=fdet, sdet=sdet, odet=odet, beam=axes.beam, twotheta_axis=axes.twotheta_axis,
@@ -332,16 +360,9 @@ def _unit_cell(opts: Options, wavelength: float, rng: object, misset_seed: int,
     user_lengths = None
     reciprocal = np.zeros((3, 3))
     if opts.cell is not None:
+        # six positive edges and angles that form a cell (validate_options): nanoBragg's
+        # defaults for missing or non-positive values never apply
         a, b, c, al, be, ga = opts.cell
-        for name, val in zip("a b c alpha beta gamma".split(), opts.cell, strict=True):
-            _check_finite(f"-cell {name}", val)
-        if a <= 0:
-            raise InputError(f"-cell: cell edge a must be positive, got {a:g} A")
-        b = b if b > 0 else a
-        c = c if c > 0 else a
-        al = al if al > 0 else math.pi / 2
-        be = be if be > 0 else math.pi / 2
-        ga = ga if ga > 0 else math.pi / 2
         reciprocal, volume, warnings = cellmod.reciprocal_from_cell(
             a, b, c, al, be, ga, corrected=opts.corrected)
         report.warnings.extend(warnings)
@@ -369,8 +390,27 @@ def _unit_cell(opts: Options, wavelength: float, rng: object, misset_seed: int,
     cv = cellmod.cell_vectors(reciprocal, user_volume, user_lengths)
     if not np.all(np.isfinite(cv.real)):
         raise InputError("the unit cell is not finite (check -mat or -cell)")
+    if opts.matrix_file is not None:
+        _check_matrix_cell(opts.matrix_file, cv, wavelength)
     return Crystal(cell=cv.real * 1e-10, reciprocal=cv.reciprocal, n_cells=(1.0, 1.0, 1.0),
                    cell_parameters=cv.parameters(), misset_deg=misset_deg)
+
+
+def _check_matrix_cell(path: str, cv: cellmod.CellVectors, wavelength: float) -> None:
+    """The cell of a ``-mat`` file: right-handed (a MOSFLM matrix is lambda U B with U a
+    rotation) and with edges inside 0.1..100000 A at the wavelength it is divided by."""
+    if cv.volume < 0.0:
+        raise InputError(f"-mat {path}: the matrix is left-handed (its determinant is "
+                         "negative), so it is not lambda U B with U a rotation")
+    params = cv.parameters()
+    if not all(0.1 <= x <= 1e5 for x in params[:3]):
+        edges = " ".join(f"{x:g}" for x in params[:3])
+        raise InputError(f"-mat {path}: at -lambda {wavelength * 1e10:g} A its cell edges are "
+                         f"{edges} A, outside 0.1..100000 A (the matrix holds the reciprocal "
+                         "axes times the wavelength it was made for: is -lambda that one?)")
+    if not all(0.0 < x < 180.0 for x in params[3:]):
+        raise InputError(f"-mat {path}: its axes are nearly coplanar (cell angles "
+                         f"{' '.join(f'{x:g}' for x in params[3:])} deg)")
 
 
 def build_structure_factors(opts: Options, crystal: Crystal, report: SetupReport,
@@ -410,6 +450,12 @@ def build_structure_factors(opts: Options, crystal: Crystal, report: SetupReport
     elif os.path.exists(opts.dump_file):
         grid = fdump.read_fdump(opts.dump_file)
         report.fdump_used = opts.dump_file
+        instead = (f" instead of -default_F {opts.default_F:g} everywhere"
+                   if opts.default_F != 0.0 else "")
+        report.notes.append(
+            f"note: structure factors read from {opts.dump_file}, the cache an earlier -hkl run "
+            f"left, although no -hkl was given (nanoBragg.c does the same){instead}; delete "
+            "it or give -hkl to choose")
     elif opts.default_F == 0.0:
         raise InputError("no structure factors: give -hkl FILE, --model FILE or -default_F F "
                          f"(and no {opts.dump_file} cache was found)")
@@ -458,6 +504,13 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
     if hdivsteps * vdivsteps * dispsteps > 10_000_000:
         raise InputError(f"{hdivsteps}x{vdivsteps} divergence x {dispsteps} dispersion steps "
                          "is too many sources")
+    if (opts.corrected and opts.source_file is None and (hdivsteps > 1 or vdivsteps > 1)
+            and geo.norm3(vert) == 0.0):
+        # nanoBragg (reproduced by default) then gives every point the beam's own direction
+        raise InputError(
+            "the E-vector (-polar_vector) lies along the beam: the divergence is spread about "
+            "the E-vector and beam x E-vector, so every divergence point would get the beam's "
+            "own direction; give an E-vector across the beam")
 
     if opts.source_file is not None:
         from nbcupy.io.sourcefile import read_sourcefile
@@ -475,6 +528,11 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
                              "or has a non-finite position")
         if np.any(~np.isfinite(lam)) or np.any(lam <= 0):
             raise InputError(f"-sourcefile {opts.source_file}: wavelengths must be positive")
+        if np.any(lam < 1e-13) or np.any(lam > 1e-6):
+            worst = float(lam[np.argmax(np.abs(np.log10(lam / 1e-10)))])
+            raise InputError(f"-sourcefile {opts.source_file}: a wavelength of {worst:g} m "
+                             f"({worst * 1e10:g} A) is outside the plausible range 0.001 to "
+                             "10000 A (the file's wavelengths are in metres)")
         weights = table[:, 3].copy()
         weights[np.isnan(weights)] = 1.0
         report.source_table = np.column_stack([pos, weights, lam])
@@ -518,6 +576,16 @@ def build_sources(opts: Options, wavelength: float, axes: LabAxes,
                    divergence_steps=divsteps)
 
 
+def _check_settings(opts: Options, sources: Sources) -> None:
+    """The engine's per-image tables must fit: sources x phi steps x mosaic domains (checked
+    before the domains are drawn)."""
+    from nbcupy.nanobragg.sizes import check_settings_count
+
+    _, _, phisteps = rules.phi_rule(opts.osc, opts.phistep, opts.phisteps)
+    _, domains = rules.mosaic_rule(opts.mosaic_spread, opts.mosaic_domains, [])
+    check_settings_count(sources.count, phisteps, domains)
+
+
 def build_mosaic(opts: Options, rng: object, report: SetupReport) -> Mosaic:
     """The mosaic domains, drawn with nanoBragg's generator from ``-mosaic_seed``."""
     from nbcupy.nanobragg import rng as nbrng
@@ -547,8 +615,12 @@ def build_oversample(opts: Options, crystal: Crystal, wavelength: float, detecto
             "         intensity may vary significantly across a pixel!\n"
             f"         recommend -oversample {recommended} to work around this")
     if oversample > 64:
-        raise InputError(f"-oversample {oversample}: more than 64 sub-pixels per edge is not "
-                         "supported (use a smaller value)")
+        if opts.oversample > 0:
+            raise InputError(f"-oversample {oversample}: more than 64 sub-pixels per edge is "
+                             "not supported (use a smaller value)")
+        raise InputError(f"the automatic oversampling would be {oversample} sub-pixels per "
+                         f"pixel edge (a {size * 1e10:g} A crystal at {detector.distance * 1e3:g}"
+                         " mm), more than the 64 supported; give -oversample (64 or less)")
     return oversample, recommended
 
 
@@ -556,11 +628,32 @@ def build_sampling(opts: Options, detector: Detector, oversample: int,
                    recommended: int) -> Sampling:
     """Sub-pixels, the -oversample_* rules, ROI, mask, resolution limit and water."""
     fpixels, spixels = detector.fpixels, detector.spixels
+    roi = rules.roi_bounds(opts.roi, fpixels, spixels)
+    mask = _mask(opts, fpixels, spixels)
+    _check_rendered(opts, roi, mask, fpixels, spixels)
     return Sampling(
         oversample=oversample, oversample_omega=opts.oversample_omega,
         oversample_polar=opts.oversample_polar, oversample_thick=opts.oversample_thick,
-        roi=rules.roi_bounds(opts.roi, fpixels, spixels), mask=_mask(opts, fpixels, spixels),
-        dmin=opts.dmin, water_size=opts.water_size, recommended_oversample=recommended)
+        roi=roi, mask=mask, dmin=opts.dmin, water_size=opts.water_size,
+        recommended_oversample=recommended)
+
+
+def _check_rendered(opts: Options, roi: tuple[int, int, int, int], mask: np.ndarray | None,
+                    fpixels: int, spixels: int) -> None:
+    """At least one pixel is simulated: the ROI meets the detector, and the mask leaves a
+    pixel of it on (nanoBragg.c writes an empty image otherwise)."""
+    from nbcupy.errors import InputRefused
+
+    fmin, fmax, smin, smax = roi
+    if fmin > fpixels - 1 or smin > spixels - 1 or fmax < fmin or smax < smin:
+        given = " ".join(str(v) for v in (opts.roi or roi))
+        raise InputRefused(f"-roi {given} lies outside the {fpixels}x{spixels} detector (fast "
+                           f"pixels 0..{fpixels - 1}, slow 0..{spixels - 1}): nothing would be "
+                           "simulated (nanoBragg.c writes an empty image)")
+    if mask is not None and not mask[smin:smax + 1, fmin:fmax + 1].any():
+        where = "" if opts.roi is None else " inside the -roi"
+        raise InputRefused(f"-mask {opts.mask_file}: every pixel{where} is switched off, so "
+                           "nothing would be simulated (nanoBragg.c writes an empty image)")
 
 
 def _mask(opts: Options, fpixels: int, spixels: int) -> np.ndarray | None:
@@ -568,7 +661,9 @@ def _mask(opts: Options, fpixels: int, spixels: int) -> np.ndarray | None:
     if opts.mask_pixels is None:
         return None
     mask = np.asarray(opts.mask_pixels, dtype=bool)
-    if mask.shape != (spixels, fpixels):
-        raise InputError(f"-mask {opts.mask_file}: {mask.shape[1]}x{mask.shape[0]} pixels but the "
-                         f"detector has {fpixels}x{spixels}")
+    if mask.ndim != 2 or mask.shape != (spixels, fpixels):
+        name = f"-mask {opts.mask_file}" if opts.mask_file else "Options.mask_pixels"
+        size = "x".join(str(n) for n in mask.shape[::-1])
+        raise InputError(f"{name}: {size} pixels but the detector has {fpixels}x{spixels} "
+                         "(a mask must be the detector's size)")
     return mask

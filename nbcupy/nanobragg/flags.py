@@ -104,6 +104,10 @@ def _set(attr: str, scale: Unit | None = None, kind: str = "float", check: str =
         else:
             value = _num(name, v[0])
             value = scale(value) if scale is not None else value
+        if check == "count":
+            from nbcupy.nanobragg.option_checks import check_count
+
+            check_count(attr, value, name, given=True)
         if check == "positive":
             _positive(name, value, v[0])
         if check == "nonneg" and value < 0:
@@ -155,15 +159,20 @@ def _vector(key: str) -> Callable:
 
 def _cell(o: Options, v: list[str], flag: str = "") -> None:
     vals = [_num(flag, x) for x in v]
-    cell = [0.0] * 6
-    for i, x in enumerate(vals):
-        cell[i] = x if i < 3 else DEG(x)
-    if cell[0] <= 0:
-        raise InputError(f"{flag}: cell edge a must be positive, got {vals[0]:g}")
-    for x in vals[:3]:
-        if x < 0:
-            raise InputError(f"{flag}: cell edges must be positive, got {x:g}")
-    o.cell = tuple(cell)
+    o.cell = tuple(x if i < 3 else DEG(x) for i, x in enumerate(vals))  # checked later
+
+
+def _incomplete_cell(flag: str, values: list[str], stopped_at: str | None) -> InputError:
+    """``-cell`` with fewer than six numbers (nanoBragg.c stops at the next argument that
+    starts with '-' and fills in the rest)."""
+    from nbcupy.errors import InputRefused
+
+    after = ""
+    if stopped_at is not None and _looks_like_value(stopped_at):
+        after = f" before {stopped_at} (edges and angles are positive)"
+    return InputRefused(f"{flag}: expected 6 numbers a b c alpha beta gamma, got "
+                        f"{len(values)}{after}; nanoBragg.c would quietly take the missing "
+                        "edges equal to a and the missing angles as 90 deg")
 
 
 def _misset(o: Options, v: list[str], flag: str = "") -> None:
@@ -216,11 +225,7 @@ def _energy(o: Options, v: list[str], flag: str = "") -> None:
 
 
 def _roi(o: Options, v: list[str], flag: str = "") -> None:
-    vals = [_int(flag, x) for x in v]
-    if vals[0] > vals[1] or vals[2] > vals[3]:
-        raise InputError(f"{flag}: expected xmin xmax ymin ymax with min <= max, got "
-                         f"{' '.join(v)}")
-    o.roi = (vals[0], vals[1], vals[2], vals[3])
+    o.roi = tuple(_int(flag, x) for x in v)  # checked with the other options
 
 
 def _seed(attr: str) -> Callable:
@@ -290,10 +295,10 @@ FLAGS: list[Flag] = [
     F(("-misset",), G_CRYSTAL, "crystal rotation about x, y, z (deg), or 'random'",
       ("rotx", "roty", "rotz"), _misset),
     F(("-N",), G_CRYSTAL, "unit cells along every axis", ("N",),
-      _setmany("na", "nb", "nc", kind="int")),
-    F(("-Na",), G_CRYSTAL, "unit cells along a", ("N",), _set("na", kind="int")),
-    F(("-Nb",), G_CRYSTAL, "unit cells along b", ("N",), _set("nb", kind="int")),
-    F(("-Nc",), G_CRYSTAL, "unit cells along c", ("N",), _set("nc", kind="int")),
+      _setmany("na", "nb", "nc", kind="int", check="count")),
+    F(("-Na",), G_CRYSTAL, "unit cells along a", ("N",), _set("na", kind="int", check="count")),
+    F(("-Nb",), G_CRYSTAL, "unit cells along b", ("N",), _set("nb", kind="int", check="count")),
+    F(("-Nc",), G_CRYSTAL, "unit cells along c", ("N",), _set("nc", kind="int", check="count")),
     F(("-xtalsize", "-xtal_size", "-samplesize", "-sample_size"), G_CRYSTAL,
       "crystal size along a, b and c (mm); replaces -N", ("mm",),
       _setmany("sample_x", "sample_y", "sample_z", scale=MM, check="nonneg")),
@@ -348,7 +353,8 @@ FLAGS: list[Flag] = [
       ("x", "y", "z"), _vector("polar")),
     F(("-dispersion",), G_BEAM, "spectral width delta-lambda/lambda (%)", ("%",),
       _set("dispersion", PERCENT, check="nonneg")),
-    F(("-dispsteps",), G_BEAM, "number of wavelengths", ("N",), _set("dispsteps", kind="int")),
+    F(("-dispsteps",), G_BEAM, "number of wavelengths", ("N",),
+      _set("dispsteps", kind="int", check="count")),
     F(("-divergence",), G_BEAM, "horizontal and vertical divergence range (mrad)", ("mrad",),
       _setmany("hdivrange", "vdivrange", scale=MRAD, check="nonneg")),
     F(("-hdivrange",), G_BEAM, "horizontal divergence range (mrad)", ("mrad",),
@@ -360,11 +366,11 @@ FLAGS: list[Flag] = [
     F(("-vdivstep",), G_BEAM, "vertical divergence step (mrad)", ("mrad",),
       _set("vdivstep", MRAD, check="nonneg")),
     F(("-hdivsteps",), G_BEAM, "horizontal divergence points", ("N",),
-      _set("hdivsteps", kind="int")),
+      _set("hdivsteps", kind="int", check="count")),
     F(("-vdivsteps",), G_BEAM, "vertical divergence points", ("N",),
-      _set("vdivsteps", kind="int")),
+      _set("vdivsteps", kind="int", check="count")),
     F(("-divsteps",), G_BEAM, "divergence points in both directions", ("N",),
-      _setmany("hdivsteps", "vdivsteps", kind="int")),
+      _setmany("hdivsteps", "vdivsteps", kind="int", check="count")),
     F(("-hdiv",), G_BEAM, "horizontal divergence, as nanoBragg's examples write it", ("mrad",),
       _numbers_ignored, status="noeffect",
       reason=_skipped_by_nanobragg("-hdivrange sets the horizontal divergence")),
@@ -467,7 +473,7 @@ FLAGS: list[Flag] = [
     F(("-detector_thick",), G_DET, "sensor thickness (um)", ("um",),
       _set("detector_thick", UM, check="nonneg")),
     F(("-detector_thicksteps", "-thicksteps"), G_DET, "sensor layers", ("N",),
-      _set("detector_thicksteps", kind="int")),
+      _set("detector_thicksteps", kind="int", check="count")),
     F(("-img",), G_DET, "take detector settings from an SMV header", ("FILE",), _img("img")),
     F(("-mask",), G_DET, "SMV mask: zero pixels are skipped (its header is read too)",
       ("FILE",), _img("mask")),
@@ -476,11 +482,11 @@ FLAGS: list[Flag] = [
     F(("-osc",), G_SCAN, "spindle range (deg)", ("deg",), _set("osc", DEG, check="nonneg")),
     F(("-phistep",), G_SCAN, "spindle step (deg)", ("deg",), _set("phistep", DEG, check="nonneg")),
     F(("-phisteps",), G_SCAN, "number of spindle steps", ("N",),
-      _set("phisteps", kind="int", check="nonneg")),
+      _set("phisteps", kind="int", check="count")),
     F(("-mosaic", "-mosaici", "-mosaic_spr", "-mosaic_spread"), G_SCAN,
       "isotropic mosaic spread (deg)", ("deg",), _set("mosaic_spread", DEG, check="nonneg")),
     F(("-mosaic_dom", "-mosaic_domains"), G_SCAN, "number of mosaic domains", ("N",),
-      _set("mosaic_domains", kind="int")),
+      _set("mosaic_domains", kind="int", check="count")),
     F(("-mosaic_seed",), G_SCAN, "seed of the mosaic domains (default -12345678)", ("seed",),
       _seed("mosaic_seed")),
     F(("-misset_seed",), G_SCAN, "seed of -misset random (default: the clock)", ("seed",),
@@ -489,7 +495,7 @@ FLAGS: list[Flag] = [
       _seed("seed")),
     # sampling
     F(("-oversample",), G_SAMPLING, "sub-pixels per pixel edge (default: auto)", ("N",),
-      _set("oversample", kind="int", check="positive")),
+      _set("oversample", kind="int", check="count")),
     F(("-oversample_omega",), G_SAMPLING, "solid angle for every sub-pixel", (),
       _true("oversample_omega", True)),
     F(("-oversample_polar",), G_SAMPLING, "polarization for every sub-pixel", (),
@@ -625,6 +631,8 @@ def parse_flags(argv: Sequence[str], options: Options | None = None,
                 j += 1
             if not values:
                 raise InputError(f"{token}: expected {' '.join(flag.args)}")
+            if len(values) < nargs:
+                raise _incomplete_cell(token, values, argv[j] if j < len(argv) else None)
         else:
             values = argv[i + 1:i + 1 + nargs]
             if len(values) < nargs:
@@ -648,10 +656,11 @@ def parse_flags(argv: Sequence[str], options: Options | None = None,
 
         if mask_file is not None:
             smv = read_smv(mask_file, "-mask")
-            apply_smv_header(opts, smv, is_mask=True)
+            apply_smv_header(opts, smv, is_mask=True, label=f"-mask {mask_file}")
             opts.mask_pixels = smv.data != 0
         if img_file is not None:
-            apply_smv_header(opts, read_smv(img_file, "-img"), is_mask=False)
+            apply_smv_header(opts, read_smv(img_file, "-img"), is_mask=False,
+                             label=f"-img {img_file}")
     for flag, token, values in plan:
         flag.apply(opts, values, token)  # type: ignore[misc]
     return ParseResult(opts, notes)

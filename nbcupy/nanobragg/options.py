@@ -15,9 +15,12 @@ the outputs written next to nanoBragg's: ``cbf_file``, ``nexus_file`` (photon co
 ``ADC_OFFSET=`` to the SMV headers; off by default, so that they stay nanoBragg's bytes).
 
 :func:`validate_options` is the one check of the values, whichever way they came (flags, SMV
-headers or a Python caller): every number finite, and lengths, wavelengths and angles inside
+headers or a Python caller): every number finite, lengths, wavelengths and angles inside
 the ranges in :data:`LIMITS`, which catch a value given in the wrong unit (``wavelength=1.0``
-is one metre, not one Angstrom).  :func:`nbcupy.nanobragg.build.build_simulation` calls it first.
+is one metre, not one Angstrom), and the checks of :mod:`nbcupy.nanobragg.option_checks`
+(counts of at least 1, a cell that exists, axes with a direction, and no input that
+nanoBragg.c would quietly complete or override).
+:func:`nbcupy.nanobragg.build.build_simulation` calls it first.
 """
 
 from __future__ import annotations
@@ -206,13 +209,14 @@ LIMITS: tuple[Limit, ...] = (
     Limit("vdivstep", "-vdivstep", "mrad", 1e-3, 0.0, 1000.0 * math.pi, unset_below=0.0,
           si="rad"),
     Limit("kahn_factor", "-polar", "", 1.0, -1.0, 1.0, si=""),
+    Limit("fudge", "-fudge", "", 1.0, 0.0, 1e6, low_open=True, si=""),
     Limit("fluence", "-fluence", "ph/m2", 1.0, 0.0, math.inf, si="photons/m^2"),
     Limit("flux", "-flux", "ph/s", 1.0, 0.0, math.inf, si="photons/s"),
     Limit("exposure", "-exposure", "s", 1.0, 0.0, math.inf, si="s"),
 )
 
 #: Fields that only need to be finite numbers (flag, field).
-_FINITE = (("-phi", "phi0"), ("-osc", "osc"), ("-phistep", "phistep"), ("-fudge", "fudge"),
+_FINITE = (("-phi", "phi0"), ("-osc", "osc"), ("-phistep", "phistep"),
            ("-default_F", "default_F"), ("-N", "na"), ("-N", "nb"), ("-N", "nc"),
            ("-detector_rotx", "detector_rotx"), ("-detector_roty", "detector_roty"),
            ("-detector_rotz", "detector_rotz"), ("-twotheta", "twotheta"), ("-ORGX", "orgx"),
@@ -227,8 +231,10 @@ def _fail(flag: str, text: str) -> None:
 
 
 def validate_options(opts: Options) -> None:
-    """Refuse values no experiment has: non-finite numbers anywhere, and lengths,
-    wavelengths and angles outside :data:`LIMITS` (a wrong unit, most often).
+    """Refuse values no experiment has: non-finite numbers anywhere, lengths, wavelengths
+    and angles outside :data:`LIMITS` (a wrong unit, most often), and what
+    :mod:`nbcupy.nanobragg.option_checks` checks (counts, the cell, the axes, the ROI, and the
+    combinations nanoBragg.c quietly completes or overrides).
 
     Raises :class:`nbcupy.errors.InputError` with one line naming the flag, the value in
     the flag's unit, the range and the :class:`Options` field.  Run on every set of options
@@ -258,19 +264,16 @@ def validate_options(opts: Options) -> None:
             si = f" {lim.si}" if lim.si and lim.si != lim.unit else ""
             _fail(lim.flag, f"{shown:g}{unit} is outside the plausible range {lim.low:g} {lo} "
                   f"x {hi} {lim.high:g}{unit} (Options.{lim.attr} = {value!r}{si})")
+    from nbcupy.nanobragg import option_checks as checks
+
+    for attr in checks.COUNTS:
+        checks.check_count(attr, getattr(opts, attr))
     if opts.cell is not None:
-        names = ("a", "b", "c", "alpha", "beta", "gamma")
-        if len(opts.cell) != 6:
-            _fail("-cell", f"expected a b c alpha beta gamma, got {len(opts.cell)} numbers "
-                  "(Options.cell)")
-        for name, value in zip(names, opts.cell, strict=True):
-            if not math.isfinite(float(value)):
-                _fail(f"-cell {name}", f"{value} is not a finite number (Options.cell)")
-        for name, value in zip(names[:3], opts.cell[:3], strict=True):
-            if value != 0 and not 0.1 <= value <= 1e5:
-                _fail(f"-cell {name}", f"{value:g} A is outside the plausible range "
-                      "(0.1 to 100000 A; Options.cell lengths are in Angstrom)")
-        for name, value in zip(names[3:], opts.cell[3:], strict=True):
-            if value >= math.pi:
-                _fail(f"-cell {name}", f"{math.degrees(value):g} deg is not below "
-                      "180 deg (Options.cell angles are in radians)")
+        checks.check_cell(opts.cell)
+    if opts.misset is not None:
+        checks.check_misset(opts.misset)
+    checks.check_vectors(opts.vectors)
+    if opts.roi is not None:
+        checks.check_roi(opts.roi)
+    checks.check_steps(opts)
+    checks.check_flux(opts)

@@ -16,13 +16,27 @@ from nbcupy.nanobragg.options import Options
 RTD = 180.0 / math.pi
 
 
-def apply_smv_header(opts: Options, header: object, is_mask: bool) -> None:
+#: the header keys nanoBragg reads (as substrings: DISTANCE also finds CLOSE_DISTANCE)
+SMV_KEYS = ("PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH", "BEAM_CENTER_X",
+            "BEAM_CENTER_Y", "ORGX", "ORGY", "PHI", "OSC_RANGE")
+
+
+def apply_smv_header(opts: Options, header: object, is_mask: bool,
+                     label: str | None = None) -> None:
     """Take detector defaults from an SMV header (``-img`` or ``-mask``), as nanoBragg does.
 
     ``header`` is an :class:`nbcupy.io.smv.SMVImage`.  Flags given on
     the command line are applied afterwards and win.  The mask's BEAM_CENTER_Y is measured
-    from the other edge (nanoBragg flips it).
+    from the other edge (nanoBragg flips it).  A key nanoBragg reads whose value is NaN or
+    infinite is an InputError naming the file (``label``, e.g. ``-img x.img``) and the key.
     """
+    from nbcupy.errors import InputError
+    from nbcupy.io.ctext import c_atof
+
+    for key, text in header.fields.items():
+        if any(name in key for name in SMV_KEYS) and not math.isfinite(c_atof(text)):
+            where = label or ("-mask" if is_mask else "-img")
+            raise InputError(f"{where}: header {key}={text} is not a finite number")
     opts.fpixels, opts.spixels = int(header.width), int(header.height)
     if opts.corrected:
         v = header.value
