@@ -43,13 +43,13 @@ import os
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
-import sysconfig
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vs_nanobragg import nbcupy_command, run_in  # noqa: E402  (this folder's module)
 
 FLAGS = ("-cell 79.1 79.1 38.2 90 90 90 -default_F 100 -N 10 -lambda 1.0 -detpixels 1024 "
          "-pixel 0.1 -distance 150 -mosaic 0.2 -mosaic_dom 4 -osc 0.1 -phisteps 3 -seed 1")
@@ -58,38 +58,13 @@ STILLS = ("-cell 79.1 79.1 38.2 90 90 90 -default_F 100 -N 10 -lambda 1.0 -pixel
 MB = 1024.0 * 1024.0
 
 
-def nbcupy_command() -> list[str]:
-    """This interpreter's ``nbcupy`` console script, else ``python -m nbcupy.cli.app``."""
-    script = Path(sysconfig.get_path("scripts")) / "nbcupy"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "nbcupy.cli.app"]
-
-
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[float, int]:
-    """Run ``cmd`` in ``cwd``: (wall seconds, peak RSS in bytes of its largest process)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = t0 + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            raise SystemExit(f"timed out after {timeout:.0f} s: {shlex.join(cmd)[:200]}")
-        time.sleep(0.005)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        tail = (err.strip().splitlines() or [""])[-1]
-        raise SystemExit(f"exit {code} from {shlex.join(cmd)[:200]}: {tail[:300]}")
-    return wall, int(usage.ru_maxrss) * 1024  # KiB on Linux
+    """Run ``cmd`` in ``cwd``: (wall seconds, peak RSS in bytes of its largest process); exit
+    with the error when it fails."""
+    wall, peak, err, _ = run_in(cmd, cwd, env, timeout)
+    if err:
+        raise SystemExit(f"{err} from {shlex.join(cmd)[:200]}")
+    return wall, peak
 
 
 def c_loop_script(c_bin: str, flags: list[str], frames: int) -> str:

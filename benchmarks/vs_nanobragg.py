@@ -112,34 +112,40 @@ def nbcupy_command() -> list[str]:
     return [sys.executable, "-m", "nbcupy.cli.app"]
 
 
+def run_in(cmd: list[str], cwd: str | Path, env: dict[str, str], timeout: float
+           ) -> tuple[float, int, str, float]:
+    """Run ``cmd`` in ``cwd``: (wall seconds, peak RSS bytes of its largest process, error or
+    "", CPU seconds: user + system of the child and its children)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = t0 + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            return float("nan"), 0, f"timed out after {timeout:.0f} s", float("nan")
+        time.sleep(0.002)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    if proc.returncode != 0:
+        tail = (err.strip().splitlines() or [""])[-1]
+        return wall, 0, f"exit {proc.returncode}: {tail[:200]}", float("nan")
+    # ru_maxrss is in KiB on Linux
+    return wall, int(usage.ru_maxrss) * 1024, "", usage.ru_utime + usage.ru_stime
+
+
 def run_once(cmd: list[str], env: dict[str, str], timeout: float
              ) -> tuple[float, int, str, float]:
-    """Run ``cmd`` in a fresh temporary folder; (wall seconds, peak RSS bytes, error or "",
-    CPU seconds: user + system of the child)."""
+    """:func:`run_in` a fresh temporary folder."""
     with tempfile.TemporaryDirectory(prefix="nbbench-") as tmp:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        deadline = t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                return float("nan"), 0, f"timed out after {timeout:.0f} s", float("nan")
-            time.sleep(0.002)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.stderr:
-            proc.stderr.close()
-        if proc.returncode != 0:
-            tail = (err.strip().splitlines() or [""])[-1]
-            return wall, 0, f"exit {proc.returncode}: {tail[:200]}", float("nan")
-        # ru_maxrss is in KiB on Linux
-        return wall, int(usage.ru_maxrss) * 1024, "", usage.ru_utime + usage.ru_stime
+        return run_in(cmd, tmp, env, timeout)
 
 
 def engine_rates(name: str, case: Case, dtype: str, backend: str, threads: list[int],

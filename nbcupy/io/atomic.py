@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from nbcupy.errors import InputError
 
-__all__ = ["atomic_write", "atomic_open", "AtomicPath", "atomic_path"]
+__all__ = ["atomic_write", "atomic_open", "AtomicPath", "atomic_path", "folder_problem"]
 
 
 def _default_mode() -> int:
@@ -180,3 +180,22 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[str]:
         target.discard()
         raise
     target.commit()
+
+
+def folder_problem(folder: str | os.PathLike[str]) -> str | None:
+    """Why files cannot be written into ``folder`` (created if missing), or None: the first
+    existing folder on its path must be a folder that may be written and entered."""
+    folder = os.fspath(folder) or "."
+    probe = folder
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        if os.path.abspath(probe) == os.path.abspath(folder):
+            return f"folder {folder} is not writable"
+        return f"cannot create folder {folder}: {probe} is not writable"
+    return None

@@ -637,16 +637,11 @@ def run_series(cfg: SeriesConfig, out: TextIO | None = None,
 
 def _check_folder(folder: str, what: str) -> None:
     """Refuse a folder that cannot be created or written (InputError naming ``what``)."""
-    probe = folder
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise InputError(f"{what}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: folder {probe} is not writable")
+    from nbcupy.io.atomic import folder_problem
+
+    problem = folder_problem(folder)
+    if problem is not None:
+        raise InputError(f"{what}: {problem}")
 
 
 def _make_folder(folder: str, what: str) -> None:

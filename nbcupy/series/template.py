@@ -99,20 +99,11 @@ class FrameTemplate:
 
     def check_writable(self) -> None:
         """Refuse a folder that cannot be created or written, before anything is written."""
-        folder = self.folder
-        probe = folder
-        while not os.path.exists(probe):
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
-        if not os.path.isdir(probe):
-            raise InputError(f"--template {self.text}: {probe} is not a folder")
-        if not os.access(probe, os.W_OK | os.X_OK):
-            if probe == folder:
-                raise InputError(f"--template {self.text}: folder {folder} is not writable")
-            raise InputError(f"--template {self.text}: cannot create folder {folder}: "
-                             f"{probe} is not writable")
+        from nbcupy.io.atomic import folder_problem
+
+        problem = folder_problem(self.folder)
+        if problem is not None:
+            raise InputError(f"--template {self.text}: {problem}")
 
     def make_folder(self) -> None:
         try:
