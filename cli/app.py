@@ -114,7 +114,7 @@ def _split_options(argv: list[str]) -> tuple[list[str], dict] | None:
     through the Typer application.  A missing or malformed value is a ValueError
     with a one-line message.
     """
-    from nbcupy.cli.options import UnknownOption, field_options, split_options
+    from nbcupy.cli.splitting import UnknownOption, field_options, split_options
     from nbcupy.nanobragg.option_fields import FIELD_OPTIONS
 
     valued, switches = field_options(FIELD_OPTIONS)

@@ -3,7 +3,7 @@
 ``nbcupy series <nanoBragg flags> --frames N --template run/img_#####.img [options]``.
 nanoBragg's single-dash flags describe the experiment; the double-dash options the series
 (its own, and those of the single-image command that set Options fields and make sense for
-many images).  Split without Typer by :func:`nbcupy.cli.options.split_options`, as the
+many images).  Split without Typer by :func:`nbcupy.cli.splitting.split_options`, as the
 single-image command is; errors the user can fix are one ``error:`` line and exit status 2.
 """
 
@@ -101,7 +101,7 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict]:
     and make sense for a series (:mod:`nbcupy.nanobragg.option_fields`, ``series``) become
     SeriesConfig fields of the same names; the single image's output files are refused.
     """
-    from nbcupy.cli.options import UnknownOption, field_options, split_options
+    from nbcupy.cli.splitting import UnknownOption, field_options, split_options
     from nbcupy.nanobragg.option_fields import FIELD_OPTION_BY_NAME, FIELD_OPTIONS
 
     valued, switches = field_options(o for o in FIELD_OPTIONS if o.series)

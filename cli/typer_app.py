@@ -4,7 +4,7 @@
 (nanoBragg's single-dash flags) is passed through to :func:`nbcupy.cli.app.execute`.  The
 engine options are declared here; the options that set Options fields (``--cbf``,
 ``--model``, ...) are taken from the remaining arguments with the same table and splitter as
-the plain command line (:mod:`nbcupy.nanobragg.option_fields`, :mod:`nbcupy.cli.options`).
+the plain command line (:mod:`nbcupy.nanobragg.option_fields`, :mod:`nbcupy.cli.splitting`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def nbcupy(
     show_version: bool = typer.Option(False, "--version", is_eager=True),
 ) -> None:
     """Simulate a diffraction image with nanoBragg's flags."""
-    from nbcupy.cli.options import field_options, split_options
+    from nbcupy.cli.splitting import field_options, split_options
     from nbcupy.nanobragg.option_fields import FIELD_OPTIONS
 
     try:

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from nbcupy.cli.options import UnknownOption, field_options, split_options
+from nbcupy.cli.splitting import UnknownOption, field_options, split_options
 from nbcupy.nanobragg.flags import OWN_OPTIONS, help_text
 from nbcupy.nanobragg.option_fields import FIELD_OPTIONS, OUTPUTS, STRUCTURE
 from nbcupy.nanobragg.options import Options
