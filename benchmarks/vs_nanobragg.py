@@ -154,7 +154,8 @@ def engine_rates(name: str, case: Case, dtype: str, backend: str, threads: list[
     ``runs``) for each thread count, and its rate in pixel-steps per second: rendered pixels x
     sub-pixel samples (oversample^2 x sensor layers) x crystal settings (sources x phi steps x
     mosaic domains) per second."""
-    from nbcupy.engine import EngineSettings, active_pixels, render
+    from nbcupy.engine import EngineSettings, render
+    from nbcupy.experiment.regions import active_pixels
     from nbcupy.nanobragg.build import build_simulation
     from nbcupy.nanobragg.flags import parse_flags
     from nbcupy.nanobragg.rng import NanoBraggRandom
@@ -169,8 +170,8 @@ def engine_rates(name: str, case: Case, dtype: str, backend: str, threads: list[
         finally:
             os.chdir(here)
     samples = sim.sampling.oversample ** 2 * sim.detector.thicksteps
-    settings = sim.sources.count * sim.scan.phisteps * sim.mosaic.domains
-    pixel_steps = int(active_pixels(sim).sum()) * samples * settings
+    settings = sim.sources.count * sim.spindle.phisteps * sim.mosaic.domains
+    pixel_steps = int(active_pixels(sim.detector, sim.sampling).sum()) * samples * settings
     sync = _synchronizer(backend)
     out = []
     for n_threads in threads:
