@@ -22,6 +22,7 @@
 #   SKIP_GOLDEN=1    skip the golden parity part
 #   SKIP_DEFAULT=1   skip the timing with default flags (noise image written)
 #   SKIP_SERIES=1    skip the series benchmark
+#   SERIES_FRAMES=100  frames of the series benchmark
 #   WHEELS_DIR=.whl  folder of wheels for missing pure-Python dependencies (offline install)
 #   PYTHON=python3   interpreter to use
 #   BACKEND=cupy     nbcupy backend; BACKEND=numpy dry-runs this script on a machine without
@@ -208,10 +209,9 @@ if [ "${SKIP_DEFAULT:-0}" != "1" ]; then
 fi
 
 # ---------------------------------------------------------------------------------------
-# SLOT: the series benchmark (issue 13: the 100-frame rotation series of the series issue,
-# frames/s on one GPU and the ratio against nanoBragg.c run once per frame).  It runs
-# benchmarks/series_vs_nanobragg.py where that script is in this tree, with the memory and
-# stills parts made small enough for this check's time; until then it says so and passes.
+# The series benchmark (issue 13: the 100-frame rotation series of the series issue, frames/s
+# on one GPU and the ratio against nanoBragg.c run once per frame), with the memory and
+# stills parts made small enough for this check's time.
 if [ "${SKIP_SERIES:-0}" != "1" ]; then
     if [ -f "$ROOT/benchmarks/series_vs_nanobragg.py" ]; then
         say "series benchmark (100 frames) on $BACKEND"

@@ -1,7 +1,14 @@
-"""What exists only to reproduce nanoBragg.c.
+"""nanoBragg's interface: its flags and settings, the rules that turn them into models, and
+what it does with an image (noise, statistics, summary, integer pixels).
 
 * :mod:`~nbcupy.nanobragg.flags`: nanoBragg's flag table, its exact parser and the help text;
-* :mod:`~nbcupy.nanobragg.options`: :class:`Options`, the run's settings as the user gave them;
+* :mod:`~nbcupy.nanobragg.option_fields`: the table of nbcupy's own double-dash options that
+  set :class:`Options` fields (``--model``, ``--cbf``, ...);
+* :mod:`~nbcupy.nanobragg.options`: :class:`Options`, the run's settings as the user gave them
+  (SI units), and their one validation (``validate_options``);
+* :mod:`~nbcupy.nanobragg.option_checks`, :mod:`~nbcupy.nanobragg.sizes`,
+  :mod:`~nbcupy.nanobragg.model_checks`: the refusals of input nanoBragg.c would quietly
+  "fix", of sizes that cannot fit in memory, and of models changed by hand;
 * :mod:`~nbcupy.nanobragg.rules`: nanoBragg's small rules (step counts, mosaic domains,
   automatic oversampling, ROI defaults, SMV header defaults);
 * :mod:`~nbcupy.nanobragg.build`: the builders that apply them and make the experiment models;
