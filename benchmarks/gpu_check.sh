@@ -214,7 +214,7 @@ fi
 # stills parts made small enough for this check's time.
 if [ "${SKIP_SERIES:-0}" != "1" ]; then
     if [ -f "$ROOT/benchmarks/series_vs_nanobragg.py" ]; then
-        say "series benchmark (100 frames) on $BACKEND"
+        say "series benchmark (${SERIES_FRAMES:-100} frames) on $BACKEND"
         if ! "$PYTHON" "$ROOT/benchmarks/series_vs_nanobragg.py" --c-bin "$NB_C_BIN" \
                 --c-threads "$OMP_NUM_THREADS" --backend "$BACKEND" --frames "${SERIES_FRAMES:-100}" \
                 --memory-frames 50,100 --stills-frames 1000; then
