@@ -190,6 +190,10 @@ def simulate(args: str | Sequence[str] | Options | Prepared | None = None, *,
                             notes=notes, rng=rng)
 
 
+#: Images with at least this many pixels draw their exact noise on a second thread.
+_THREADED_NOISE_PIXELS = 1 << 16
+
+
 def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | None = None,
                   ) -> None:
     """Write the files nanoBragg writes: float image, SMV int image, PGM and noise image;
@@ -206,9 +210,10 @@ def write_outputs(res: SimulationResult, noise: str = "exact", out: TextIO | Non
     roi = roi_pixels(sim.detector, sim.sampling)
     exact = opts.calculate_noise and noise != "fast"
     # nanoBragg's exact noise loop is sequential; its compiled version releases the GIL, so
-    # it runs on a second thread while the other images are converted and written
+    # it runs on a second thread while the other images are converted and written (where
+    # the image is large enough for that to outweigh starting the thread)
     noise_job = None
-    if exact and nz.compiled_available():
+    if exact and img.size >= _THREADED_NOISE_PIXELS and nz.compiled_available():
         from concurrent.futures import ThreadPoolExecutor, wait
 
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -318,8 +318,10 @@ def test_default_output_names(tmp_path):
 @pytest.mark.parametrize("flag", ["-floatfile", "-intfile", "-pgmfile", "-noisefile"])
 def test_unwritable_output_is_one_line_error(tmp_path, flag):
     """A file that cannot be written stops the run with one line, also while the noise image
-    is being drawn on its own thread, and leaves no noise image behind."""
-    proc = nbcupy(*BASE, flag, str(tmp_path / "no-such-folder" / "out"), cwd=tmp_path)
+    is being drawn on its own thread (images of 2^16 pixels or more), and leaves no noise
+    image behind."""
+    proc = nbcupy(*BASE, "-detpixels", "256", flag, str(tmp_path / "no-such-folder" / "out"),
+                  cwd=tmp_path)
     assert_one_line_error(proc, "cannot write", "no-such-folder")
     assert not (tmp_path / "noiseimage.img").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

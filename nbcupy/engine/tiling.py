@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +132,7 @@ class Renderer:
         threads = self.settings.threads or (default_threads() if self.backend.name == "numpy"
                                             else 1)
         self.threads = threads if self.backend.name == "numpy" else 1
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Any = None  # a ThreadPoolExecutor, started when a render needs threads
         self._ctx: ImageContext | None = None
         self._pixels: tuple[Simulation, np.ndarray, np.ndarray | None] | None = None
         self._sim = sim
@@ -229,6 +228,9 @@ class Renderer:
                 return start, osum
 
             if self._pool is None:
+                # imported here: small images run on one thread without it (start-up)
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(max_workers=threads)
             for start, osum in self._pool.map(job, enumerate(starts)):
                 omega_sum += osum
