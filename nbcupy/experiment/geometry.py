@@ -231,6 +231,15 @@ def direct_beam(detector, beam_direction: np.ndarray) -> DirectBeam | None:
 # crystal orientation
 
 
+def is_rotation(m: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether ``m`` is a finite 3x3 rotation matrix: orthonormal with determinant +1 (to
+    ``tol``)."""
+    m = np.asarray(m, dtype=np.float64)
+    return (m.shape == (3, 3) and bool(np.all(np.isfinite(m)))
+            and bool(np.allclose(m @ m.T, np.eye(3), atol=tol, rtol=0.0))
+            and abs(float(np.linalg.det(m)) - 1.0) <= tol)
+
+
 def rotate_crystal(crystal: Any, u: Any) -> Any:
     """``crystal`` (a :class:`~nbcupy.experiment.models.Crystal`) turned by the rotation ``u``
     (3x3): every real and reciprocal axis ``v`` becomes ``u @ v``.  Raises ValueError when ``u`` is
@@ -238,8 +247,7 @@ def rotate_crystal(crystal: Any, u: Any) -> Any:
     m = np.asarray(u, dtype=np.float64)
     if m.shape != (3, 3) or not np.all(np.isfinite(m)):
         raise ValueError(f"an orientation must be a finite 3x3 matrix, got shape {m.shape}")
-    if (not np.allclose(m @ m.T, np.eye(3), atol=1e-9, rtol=0.0)
-            or abs(float(np.linalg.det(m)) - 1.0) > 1e-9):
+    if not is_rotation(m):
         raise ValueError("an orientation must be a rotation matrix (orthonormal, det +1)")
     return dataclasses.replace(crystal, cell=crystal.cell @ m.T,
                                reciprocal=crystal.reciprocal @ m.T)

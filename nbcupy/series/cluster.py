@@ -204,10 +204,6 @@ class ClusterExecutor:
             job_future.release()
         return sorted(failed)
 
-    def worker_pids(self) -> dict[str, int]:
-        """The process id of every worker (address -> pid)."""
-        return self.client.run(os.getpid)
-
     def close(self) -> None:
         """Close the client, and the LocalCluster if this executor started it."""
         try:

@@ -142,9 +142,9 @@ def _frame_settings(count: int | None, phis: Any, orientations: Any, seeds: Any,
         if orientations.ndim != 3 or orientations.shape[1:] != (3, 3):
             raise InputError(f"simulate_many: orientations must have shape (n, 3, 3), got "
                              f"{orientations.shape}")
-        eye = np.einsum("nij,nkj->nik", orientations, orientations)
-        if (not np.isfinite(orientations).all() or not np.allclose(eye, np.eye(3), atol=1e-9)
-                or not (np.linalg.det(orientations) > 0).all()):
+        from nbcupy.experiment.geometry import is_rotation
+
+        if not all(is_rotation(u) for u in orientations):
             raise InputError("simulate_many: every orientation must be a rotation matrix "
                              "(orthonormal, determinant +1)")
         lengths["orientations"] = len(orientations)
